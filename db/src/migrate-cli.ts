@@ -1,0 +1,19 @@
+// `npm run migrate`: applies migrations to DATABASE_URL.
+import { createDb } from './pool.ts';
+import { migrateToLatest } from './migrate.ts';
+
+const url = process.env.DATABASE_URL;
+if (!url) {
+  console.error('DATABASE_URL is not set: `npm run migrate` needs the Postgres to migrate (npm start migrates its embedded one itself)');
+  process.exit(1);
+}
+const db = createDb(url, { max: 1, applicationName: 'relaydesk-migrate' });
+try {
+  const applied = await migrateToLatest(db);
+  console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
+} catch (err) {
+  console.error(`migration failed: ${(err as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await db.destroy();
+}

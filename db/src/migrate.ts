@@ -1,0 +1,27 @@
+// Applies migrations. The list is static (no directory scan) so it works the
+// same under Node's type stripping, vitest and a bundler.
+import { sql, type Kysely } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import * as init from './migrations/2026_11_21_0001_init.ts';
+
+const migrations: Record<string, Migration> = {
+  '2026_11_21_0001_init': init,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Brings the database to the latest schema; safe to call from many processes at once. */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  // kysely's migrator takes its own lock; the advisory lock also covers
+  // callers that create the migration tables at the same moment.
+  return db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(7390123)`.execute(conn);
+    try {
+      const { error, results } = await new Migrator({ db: conn, provider }).migrateToLatest();
+      if (error) throw error;
+      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    } finally {
+      await sql`select pg_advisory_unlock(7390123)`.execute(conn);
+    }
+  });
+}

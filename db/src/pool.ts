@@ -1,0 +1,34 @@
+// One kysely instance per process over a bounded pg pool.
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+
+export interface CreateDbOptions {
+  /** Pool size. Default 10: concurrency into Postgres must stay bounded. */
+  max?: number;
+  /** Application name shown in pg_stat_activity. */
+  applicationName?: string;
+  /** Called for idle-client errors (e.g. Postgres restarting); default ignores. */
+  onError?: (err: Error) => void;
+}
+
+export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 10,
+    application_name: opts.applicationName ?? 'relaydesk',
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // Without a listener an idle client's error (server restart) crashes the process.
+  pool.on('error', opts.onError ?? (() => {}));
+  return pool;
+}
+
+export function createDb(url: string, opts: CreateDbOptions = {}): Kysely<Database> {
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: createPool(url, opts) }) });
+}
+
+// int8 (counts, ticket numbers) as JS numbers: every value we store fits in
+// 2^53. Event ids are selected as text where they leave the server.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));

@@ -1,0 +1,116 @@
+// The database as kysely sees it: one interface per table, row types derived
+// with Selectable / Insertable / Updateable.
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export const ROLES = ['admin', 'agent', 'customer'] as const;
+export type Role = (typeof ROLES)[number];
+export const STATUSES = ['open', 'in_progress', 'waiting', 'resolved', 'closed'] as const;
+export type Status = (typeof STATUSES)[number];
+export const PRIORITIES = ['low', 'medium', 'high', 'critical'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+export const CATEGORIES = ['billing', 'technical', 'account', 'general'] as const;
+export type Category = (typeof CATEGORIES)[number];
+
+export interface Classification {
+  source: 'llm' | 'builtin' | 'manual';
+  confidence: number;
+  model?: string;
+}
+
+export interface ContactsTable {
+  id: string;
+  email: string;
+  name: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  email: string;
+  role: Role;
+  password_hash: string | null;
+  active: Generated<boolean>;
+  capacity: Generated<number>;
+  contact_id: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  token_hash: Buffer;
+  name: string;
+  created_at: CreatedAt;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface TicketsTable {
+  id: string;
+  // bigint identity; pg returns int8 as a string, parsed to number in pool.ts
+  number: ColumnType<number, never, never>;
+  title: string;
+  description: string;
+  status: Generated<Status>;
+  priority: Priority | null;
+  category: Category | null;
+  tags: Generated<string[]>;
+  contact_id: string;
+  assignee_id: string | null;
+  classification: ColumnType<Classification | null, Classification | null | undefined, Classification | null>;
+  resolution: string | null;
+  version: Generated<number>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  first_response_at: Timestamp | null;
+  resolved_at: Timestamp | null;
+  search: ColumnType<string, never, never>;
+}
+
+export interface MessagesTable {
+  id: string;
+  ticket_id: string;
+  author_type: 'user' | 'ai' | 'system';
+  author_id: string | null;
+  body: string;
+  internal: Generated<boolean>;
+  created_at: CreatedAt;
+}
+
+export interface EventsTable {
+  id: ColumnType<string, never, never>; // bigint: kept as a string cursor
+  xid: ColumnType<string, never, never>;
+  type: string;
+  ticket_id: string | null;
+  actor_type: 'user' | 'system' | 'worker' | null;
+  actor_id: string | null;
+  data: ColumnType<unknown, Record<string, unknown> | undefined, never>;
+  occurred_at: CreatedAt;
+}
+
+export interface Database {
+  contacts: ContactsTable;
+  users: UsersTable;
+  api_tokens: ApiTokensTable;
+  tickets: TicketsTable;
+  messages: MessagesTable;
+  events: EventsTable;
+}
+
+export type Contact = Selectable<ContactsTable>;
+export type User = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type ApiToken = Selectable<ApiTokensTable>;
+export type Ticket = Selectable<TicketsTable>;
+export type NewTicket = Insertable<TicketsTable>;
+export type TicketUpdate = Updateable<TicketsTable>;
+export type Message = Selectable<MessagesTable>;
+export type Event = Selectable<EventsTable>;

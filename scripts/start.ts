@@ -1,0 +1,134 @@
+// `npm start`: the whole system on one machine.
+//
+// With no DATABASE_URL it runs an embedded Postgres under
+// $RELAYDESK_DATA_DIR/postgres (kept across restarts), migrates, creates the
+// first admin on an empty database, then runs one server and one worker as
+// separate child processes. Ctrl-C / SIGTERM stop the children first, then
+// Postgres, and leave no process behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createDb, migrateToLatest } from '@relaydesk/db';
+import { EmbeddedPostgresError, startEmbeddedPostgres, stopOrphanPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
+import { ensureFirstAdmin } from '@relaydesk/server/bootstrap';
+import { loadEnv, startEnv } from '@relaydesk/server/env';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const env = loadEnv(startEnv);
+const dataDir = path.resolve(env.RELAYDESK_DATA_DIR);
+const say = (line: string) => console.log(`[relaydesk] ${line}`);
+const fail = (line: string): never => {
+  console.error(`[relaydesk] ${line}`);
+  process.exit(1);
+};
+
+function isAlive(pid: number) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One supervisor per data directory; a dead one's leftovers are cleaned up. */
+async function takeDataDirLock(): Promise<string> {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lock = path.join(dataDir, 'relaydesk.pid');
+  let previous: number | undefined;
+  try {
+    previous = Number(fs.readFileSync(lock, 'utf8').trim()) || undefined;
+  } catch {
+    /* no lock */
+  }
+  if (previous && previous !== process.pid && isAlive(previous)) {
+    fail(`Relaydesk is already running on ${dataDir} (pid ${previous}). Stop it first, or set RELAYDESK_DATA_DIR to another directory.`);
+  }
+  if (previous) {
+    const orphan = await stopOrphanPostgres(path.join(dataDir, 'postgres'));
+    if (orphan) say(`stopped a Postgres (pid ${orphan}) left running by a previous start that was killed`);
+  }
+  fs.writeFileSync(lock, String(process.pid));
+  return lock;
+}
+
+let pg: EmbeddedPostgres | undefined;
+let lockFile: string | undefined;
+let databaseUrl = env.DATABASE_URL;
+
+try {
+  if (!databaseUrl) {
+    lockFile = await takeDataDirLock();
+    pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: env.RELAYDESK_PG_PORT });
+    databaseUrl = pg.url;
+    say(`embedded Postgres on 127.0.0.1:${pg.port}, data in ${path.relative(process.cwd(), pg.dataDir) || pg.dataDir}`);
+  }
+  const db = createDb(databaseUrl, { max: 2, applicationName: 'relaydesk-start' });
+  try {
+    const applied = await migrateToLatest(db);
+    if (applied.length) say(`migrations applied: ${applied.join(', ')}`);
+    const tokenFile = await ensureFirstAdmin(db, dataDir);
+    if (tokenFile) say(`first boot: created admin@relaydesk.local; its API token is in ${path.relative(process.cwd(), tokenFile)}`);
+  } finally {
+    await db.destroy();
+  }
+} catch (err) {
+  await pg?.stop();
+  if (lockFile) fs.rmSync(lockFile, { force: true });
+  fail(err instanceof EmbeddedPostgresError ? err.message : `start-up failed: ${(err as Error).message}`);
+}
+
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+function run(name: string, entry: string): ChildProcess {
+  const child = spawn(process.execPath, [path.join(root, entry)], {
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.set(name, child);
+  child.on('exit', (code, signal) => {
+    children.delete(name);
+    if (!stopping) {
+      console.error(`[relaydesk] the ${name} exited (${signal ?? `code ${code}`}); stopping everything`);
+      void stop(1);
+    }
+  });
+  return child;
+}
+
+async function stop(exitCode: number) {
+  if (stopping) return;
+  stopping = true;
+  say('stopping…');
+  await Promise.all(
+    [...children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  await pg?.stop();
+  if (lockFile) fs.rmSync(lockFile, { force: true });
+  say('stopped');
+  process.exit(exitCode);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void stop(0));
+
+const server = run('server', 'server/src/main.ts');
+run('worker', 'worker/src/main.ts');
+server.on('message', (msg: { type?: string; url?: string }) => {
+  if (msg?.type === 'listening') {
+    say(`Relaydesk is running at ${msg.url} (tRPC at ${msg.url}/trpc, health at ${msg.url}/health)`);
+    say(`admin token: ${path.join(path.relative(process.cwd(), dataDir) || '.', 'admin-token')}   Ctrl-C stops everything`);
+  }
+});

@@ -1,0 +1,67 @@
+// The Express app: tRPC at /trpc, GET /health, a request-scoped logger.
+import { randomUUID } from 'node:crypto';
+import * as trpcExpress from '@trpc/server/adapters/express';
+import express from 'express';
+import type { Kysely } from 'kysely';
+import { pinoHttp } from 'pino-http';
+import type { Database } from '@relaydesk/db';
+import { bearerToken, userForToken } from './auth.ts';
+import type { Logger } from './logger.ts';
+import { appRouter } from './router.ts';
+import { checkHealth } from './routers/health.ts';
+import { createContextInner } from './trpc.ts';
+
+export interface AppDeps {
+  db: Kysely<Database>;
+  log: Logger;
+}
+
+export function createApp({ db, log }: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+
+  app.use(
+    pinoHttp({
+      logger: log,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      // Health checks every few seconds would drown the log.
+      autoLogging: { ignore: (req) => req.url === '/health' },
+    }),
+  );
+
+  app.get('/health', async (_req, res) => {
+    const health = await checkHealth(db);
+    res.status(health.db === 'up' ? 200 : 503).json(health);
+  });
+
+  app.use(
+    '/trpc',
+    trpcExpress.createExpressMiddleware({
+      router: appRouter,
+      maxBodySize: 256 * 1024,
+      async createContext({ req }) {
+        const token = bearerToken(req.headers.authorization);
+        const user = token ? await userForToken(db, token) : null;
+        const reqLog = req.log.child({ userId: user?.id });
+        // A token that was sent but is unknown, revoked or belongs to a
+        // deactivated user is an error, not an anonymous call.
+        return createContextInner({ db, log: reqLog, user, ip: req.ip ?? '', invalidToken: Boolean(token && !user) });
+      },
+      onError({ error, path }) {
+        if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error, path }, 'tRPC error');
+      },
+    }),
+  );
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found: the API is at /trpc' });
+  });
+  return app;
+}

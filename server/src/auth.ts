@@ -1,0 +1,64 @@
+// Opaque bearer tokens (stored as SHA-256) and argon2id password hashes.
+import { createHash, randomBytes } from 'node:crypto';
+import { hash, verify } from '@node-rs/argon2';
+import type { Kysely } from 'kysely';
+import type { Database } from '@relaydesk/db';
+import { uuidv7 } from 'uuidv7';
+import type { SessionUser } from './trpc.ts';
+
+const TOKEN_PREFIX = 'rd_';
+
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+export function generateToken(): string {
+  return TOKEN_PREFIX + randomBytes(32).toString('base64url');
+}
+
+export function hashPassword(password: string): Promise<string> {
+  return hash(password); // argon2id, the library's OWASP-recommended defaults
+}
+
+// Verified when the email is unknown, so both paths take the same time and
+// login does not reveal which emails exist.
+const dummyHash = hash('relaydesk-timing-equaliser');
+
+export async function verifyPassword(passwordHash: string | null, password: string): Promise<boolean> {
+  if (!passwordHash) {
+    await verify(await dummyHash, password).catch(() => false);
+    return false;
+  }
+  return verify(passwordHash, password).catch(() => false);
+}
+
+/** Issues a token for `userId`; returns the plaintext, which is never stored. */
+export async function issueToken(db: Kysely<Database>, userId: string, name: string) {
+  const token = generateToken();
+  const row = await db
+    .insertInto('api_tokens')
+    .values({ id: uuidv7(), user_id: userId, token_hash: hashToken(token), name })
+    .returning(['id', 'name', 'created_at'])
+    .executeTakeFirstOrThrow();
+  return { token, id: row.id, name: row.name, createdAt: row.created_at };
+}
+
+/** The active user behind a bearer token, or null. One indexed lookup. */
+export async function userForToken(db: Kysely<Database>, token: string): Promise<SessionUser | null> {
+  if (!token.startsWith(TOKEN_PREFIX) || token.length > 100) return null;
+  const row = await db
+    .selectFrom('api_tokens as t')
+    .innerJoin('users as u', 'u.id', 't.user_id')
+    .select(['u.id', 'u.name', 'u.email', 'u.role', 'u.contact_id', 't.id as token_id'])
+    .where('t.token_hash', '=', hashToken(token))
+    .where('t.revoked_at', 'is', null)
+    .where('u.active', '=', true)
+    .executeTakeFirst();
+  if (!row) return null;
+  return { id: row.id, name: row.name, email: row.email, role: row.role, contactId: row.contact_id, tokenId: row.token_id };
+}
+
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m?.[1];
+}

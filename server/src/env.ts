@@ -1,0 +1,58 @@
+// Process configuration, parsed once at boot. A bad value stops the process
+// with one line naming the variable.
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', ''])
+  .default('false')
+  .transform((v) => v === 'true' || v === '1');
+
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+  .refine((v) => URL.canParse(v), 'is not a valid URL');
+
+export const commonEnv = z.object({
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  GROQ_API_KEY: z.string().min(1).optional(),
+  GROQ_MODEL: z.string().min(1).default('llama-3.3-70b-versatile'),
+  GROQ_BASE_URL: z.url().optional(),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool,
+  /** Connections per process. Default 10. */
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+});
+
+export const serverEnv = commonEnv.extend({
+  DATABASE_URL: postgresUrl,
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+});
+export type ServerEnv = z.infer<typeof serverEnv>;
+
+export const workerEnv = commonEnv.extend({ DATABASE_URL: postgresUrl });
+export type WorkerEnv = z.infer<typeof workerEnv>;
+
+export const startEnv = serverEnv.extend({
+  DATABASE_URL: postgresUrl.optional(),
+  RELAYDESK_DATA_DIR: z.string().min(1).default('.data'),
+  RELAYDESK_PG_PORT: z.coerce.number().int().min(0).max(65535).default(54329),
+});
+export type StartEnv = z.infer<typeof startEnv>;
+
+const hints: Record<string, string> = {
+  DATABASE_URL: ' (run `npm start` for an embedded Postgres, or point it at yours)',
+};
+
+/** Parses `env` or exits the process with one line per bad variable. */
+export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // Empty strings mean "unset", as in most .env tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    const name = String(issue.path[0] ?? '?');
+    const got = cleaned[name] === undefined ? 'is not set' : issue.message;
+    console.error(`Invalid configuration: ${name} ${got === 'is not set' ? 'is not set' : `— ${got}`}${hints[name] ?? ''}`);
+  }
+  process.exit(1);
+}

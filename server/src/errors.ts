@@ -1,0 +1,81 @@
+// The one error vocabulary of server and worker. The server maps it to tRPC
+// codes; the worker uses `retryable` to choose retry or dead-letter.
+export type AppErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'TOO_MANY_REQUESTS'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly code: AppErrorCode;
+  /** The input field the error is about, when there is one. */
+  readonly field: string | undefined;
+
+  constructor(code: AppErrorCode, message: string, opts: { field?: string; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.code = code;
+    this.field = opts.field;
+  }
+
+  /** Worth retrying later: the same input may succeed once the world changes. */
+  get retryable(): boolean {
+    return this.code === 'UNAVAILABLE' || this.code === 'TOO_MANY_REQUESTS' || this.code === 'INTERNAL';
+  }
+}
+
+export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not found`);
+export const forbidden = (why: string) => new AppError('FORBIDDEN', why);
+
+interface PgError {
+  code?: string;
+  constraint?: string;
+  column?: string;
+  detail?: string;
+}
+
+// Constraint name → the input field it guards, for messages users can act on.
+const constraintFields: Record<string, string> = {
+  users_email_key: 'email',
+  contacts_email_key: 'email',
+  tickets_title_check: 'title',
+  tickets_description_check: 'description',
+  tickets_tags_check: 'tags',
+  messages_body_check: 'body',
+  tickets_resolved_at_matches_status: 'status',
+};
+
+/**
+ * Turns the Postgres errors that input can cause (constraint violations,
+ * malformed values) into AppErrors; anything else is returned unchanged.
+ */
+export function fromPgError(err: unknown): unknown {
+  const e = err as PgError;
+  if (!e || typeof e.code !== 'string' || !/^[0-9A-Z]{5}$/.test(e.code)) return err;
+  const field = (e.constraint && constraintFields[e.constraint]) ?? e.column;
+  switch (e.code) {
+    case '23505':
+      return new AppError('CONFLICT', field ? `${field} is already taken` : 'already exists', { field, cause: err });
+    case '23514':
+    case '23502':
+    case '22001':
+    case '22P02':
+      return new AppError('BAD_REQUEST', `${field ?? 'input'} is not valid (${e.constraint ?? e.code})`, { field, cause: err });
+    case '23503':
+      return new AppError('BAD_REQUEST', `${field ?? 'a referenced row'} does not exist`, { field, cause: err });
+    case '40001':
+    case '40P01':
+      return new AppError('CONFLICT', 'concurrent update, try again', { cause: err });
+    case '57P01':
+    case '57P03':
+    case '08006':
+    case '08003':
+      return new AppError('UNAVAILABLE', 'database unavailable', { cause: err });
+    default:
+      return err;
+  }
+}

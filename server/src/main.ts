@@ -1,0 +1,49 @@
+// `npm run server`: one API server process against DATABASE_URL.
+import type { AddressInfo } from 'node:net';
+import { createDb } from '@relaydesk/db';
+import { createApp } from './app.ts';
+import { loadEnv, serverEnv } from './env.ts';
+import { createLogger } from './logger.ts';
+
+const env = loadEnv(serverEnv);
+const log = createLogger('server', env.LOG_LEVEL);
+const db = createDb(env.DATABASE_URL, {
+  max: env.DB_POOL_SIZE,
+  applicationName: 'relaydesk-server',
+  onError: (err) => log.warn({ err }, 'idle database connection lost'),
+});
+
+const app = createApp({ db, log });
+const server = app.listen(env.PORT, env.HOST);
+server.on('error', (err: NodeJS.ErrnoException) => {
+  const why = err.code === 'EADDRINUSE' ? `port ${env.PORT} on ${env.HOST} is already in use; set PORT to a free port` : err.message;
+  log.fatal({ err }, why);
+  console.error(`Server failed to start: ${why}`);
+  process.exit(1);
+});
+server.on('listening', () => {
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${port}`;
+  log.info({ url }, 'server listening');
+  process.send?.({ type: 'listening', url, port });
+});
+
+let stopping = false;
+async function shutdown(reason: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ reason }, 'shutting down');
+  // Stop accepting, let in-flight requests finish (bounded), then close the pool.
+  const force = setTimeout(() => server.closeAllConnections(), 10_000);
+  force.unref();
+  server.close();
+  server.closeIdleConnections();
+  await new Promise((r) => server.once('close', r));
+  await db.destroy();
+  log.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+// Started by `npm start`: if the supervisor dies, do not outlive it.
+process.on('disconnect', () => void shutdown('supervisor gone'));

@@ -1,0 +1,28 @@
+import type { Transaction } from 'kysely';
+import type { Database } from '@relaydesk/db';
+
+export interface Actor {
+  type: 'user' | 'system' | 'worker';
+  id: string | null;
+}
+
+export interface NewEvent {
+  type: string;
+  ticketId: string | null;
+  actor: Actor | null;
+  data: Record<string, unknown>;
+}
+
+/** Appends to the event log; takes a transaction so it commits with its change. */
+export async function appendEvent(trx: Transaction<Database>, e: NewEvent): Promise<void> {
+  await trx
+    .insertInto('events')
+    .values({
+      type: e.type,
+      ticket_id: e.ticketId,
+      actor_type: e.actor?.type ?? null,
+      actor_id: e.actor?.id ?? null,
+      data: e.data,
+    })
+    .execute();
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { authRouter } from './routers/auth.ts';
+import { contactsRouter } from './routers/contacts.ts';
+import { checkHealth } from './routers/health.ts';
+import { messagesRouter } from './routers/messages.ts';
+import { ticketsRouter } from './routers/tickets.ts';
+import { usersRouter } from './routers/users.ts';
+import { publicProcedure, router } from './trpc.ts';
+
+export const appRouter = router({
+  health: publicProcedure
+    .output(z.object({ status: z.enum(['ok', 'degraded']), db: z.enum(['up', 'down']), reason: z.string().optional() }))
+    .query(({ ctx }) => checkHealth(ctx.db)),
+  auth: authRouter,
+  users: usersRouter,
+  contacts: contactsRouter,
+  tickets: ticketsRouter,
+  messages: messagesRouter,
+});
+
+export type AppRouter = typeof appRouter;

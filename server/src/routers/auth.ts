@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { issueToken, verifyPassword } from '../auth.ts';
+import { AppError } from '../errors.ts';
+import { getUser, findLoginUser } from '../queries/users.ts';
+import { RateLimiter } from '../rate-limit.ts';
+import { authedProcedure, publicProcedure, router } from '../trpc.ts';
+import { email } from './shared.ts';
+import { userDto, userOutput } from './users.ts';
+
+// 10 attempts per 15 minutes per email and per address.
+const loginLimiter = new RateLimiter(10, 15 * 60_000);
+
+export const authRouter = router({
+  login: publicProcedure
+    .input(z.object({ email, password: z.string().min(1).max(256) }))
+    .output(z.object({ token: z.string(), user: userOutput }))
+    .mutation(async ({ ctx, input }) => {
+      const wait = Math.max(loginLimiter.hit(`email:${input.email}`), loginLimiter.hit(`ip:${ctx.ip}`));
+      if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many login attempts; try again in ${wait} s`);
+      const found = await findLoginUser(ctx.db, input.email);
+      const ok = await verifyPassword(found?.password_hash ?? null, input.password);
+      if (!found || !ok || !found.active) throw new AppError('UNAUTHORIZED', 'wrong email or password');
+      loginLimiter.reset(`email:${input.email}`);
+      const { token } = await issueToken(ctx.db, found.id, 'login');
+      const user = await getUser(ctx.db, found.id);
+      return { token, user: userDto(user!) };
+    }),
+
+  me: authedProcedure.output(userOutput).query(async ({ ctx }) => {
+    const user = await getUser(ctx.db, ctx.user.id);
+    if (!user) throw new AppError('UNAUTHORIZED', 'user no longer exists');
+    return userDto(user);
+  }),
+});

@@ -1,0 +1,27 @@
+// Schemas and converters used by more than one router.
+import { z } from 'zod';
+
+export const id = z.uuid();
+export const isoDate = z.iso.datetime();
+export const limit = z.number().int().min(1).max(100).default(25);
+
+export const iso = (d: Date) => d.toISOString();
+export const isoOrNull = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** A page: `nextCursor` is null on the last one. */
+export function page<T extends { id: string }, U>(rows: T[], limit: number, map: (row: T) => U) {
+  const more = rows.length > limit;
+  const items = (more ? rows.slice(0, limit) : rows).map(map);
+  return { items, nextCursor: more ? rows[limit - 1]!.id : null };
+}
+
+export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
+export const email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254)
+  .pipe(z.email({ message: 'must be an email address' }));
+
+export const name = z.string().trim().min(1).max(200);

@@ -1,0 +1,304 @@
+import { z } from 'zod';
+import { sql, type Kysely } from 'kysely';
+import { CATEGORIES, PRIORITIES, STATUSES, type Database, type Ticket, type TicketUpdate } from '@relaydesk/db';
+import { uuidv7 } from 'uuidv7';
+import { AppError } from '../errors.ts';
+import { appendEvent, type Actor } from '../queries/events.ts';
+import { upsertContact } from '../queries/contacts.ts';
+import { listMessages } from '../queries/messages.ts';
+import { getTicket, listTickets, lockTicket, ticketColumns, ticketStats, updateTicketRow } from '../queries/tickets.ts';
+import { adminProcedure, authedProcedure, router, staffProcedure, type SessionUser } from '../trpc.ts';
+import { assertCanModify, assertCanRead } from './access.ts';
+import { messageDto, messageOutput } from './messages.ts';
+import { email, id, iso, isoDate, isoOrNull, limit, name, page, pageOf } from './shared.ts';
+
+const status = z.enum(STATUSES);
+const priority = z.enum(PRIORITIES);
+const category = z.enum(CATEGORIES);
+// Text is stored as sent; only its length (after trimming) is checked.
+const title = z.string().max(200).refine((s) => s.trim().length > 0, 'must not be empty');
+const description = z.string().max(20_000).refine((s) => s.trim().length > 0, 'must not be empty');
+const tag = z.string().trim().toLowerCase().min(1).max(50);
+const tags = z
+  .array(tag)
+  .max(20)
+  .transform((t) => [...new Set(t)]);
+
+export const ticketOutput = z.object({
+  id: z.uuid(),
+  number: z.number().int(),
+  title: z.string(),
+  description: z.string(),
+  status,
+  priority: priority.nullable(),
+  category: category.nullable(),
+  tags: z.array(z.string()),
+  contactId: z.uuid(),
+  assigneeId: z.uuid().nullable(),
+  classification: z
+    .object({ source: z.enum(['llm', 'builtin', 'manual']), confidence: z.number(), model: z.string().optional() })
+    .nullable(),
+  resolution: z.string().nullable(),
+  version: z.number().int(),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+  firstResponseAt: isoDate.nullable(),
+  resolvedAt: isoDate.nullable(),
+});
+export type TicketOutput = z.infer<typeof ticketOutput>;
+
+type TicketRow = Pick<Ticket, (typeof ticketColumns)[number]>;
+
+export function ticketDto(t: TicketRow): TicketOutput {
+  return {
+    id: t.id,
+    number: t.number,
+    title: t.title,
+    description: t.description,
+    status: t.status,
+    priority: t.priority,
+    category: t.category,
+    tags: t.tags,
+    contactId: t.contact_id,
+    assigneeId: t.assignee_id,
+    classification: t.classification,
+    resolution: t.resolution,
+    version: t.version,
+    createdAt: iso(t.created_at),
+    updatedAt: iso(t.updated_at),
+    firstResponseAt: isoOrNull(t.first_response_at),
+    resolvedAt: isoOrNull(t.resolved_at),
+  };
+}
+
+const userActor = (user: SessionUser): Actor => ({ type: 'user', id: user.id });
+
+// ---- create ---------------------------------------------------------------
+
+const createInput = z.object({
+  title,
+  description,
+  priority: priority.optional(),
+  category: category.optional(),
+  tags: tags.optional(),
+  contact: z.object({ email, name }).optional(),
+});
+
+export async function createTicket(db: Kysely<Database>, user: SessionUser, input: z.infer<typeof createInput>) {
+  if (user.role === 'customer' && input.contact) {
+    throw new AppError('FORBIDDEN', 'customers file tickets as themselves; omit contact', { field: 'contact' });
+  }
+  return db.transaction().execute(async (trx) => {
+    // Staff filing without a contact are the requester themselves.
+    const contactId =
+      user.role === 'customer'
+        ? user.contactId!
+        : await upsertContact(trx, input.contact?.email ?? user.email, input.contact?.name ?? user.name);
+    const manual = input.priority !== undefined || input.category !== undefined;
+    const ticket = await trx
+      .insertInto('tickets')
+      .values({
+        id: uuidv7(),
+        title: input.title,
+        description: input.description,
+        priority: input.priority ?? null,
+        category: input.category ?? null,
+        tags: input.tags ?? [],
+        contact_id: contactId,
+        classification: manual ? { source: 'manual', confidence: 1 } : null,
+      })
+      .returning(ticketColumns)
+      .executeTakeFirstOrThrow();
+    const dto = ticketDto(ticket);
+    await appendEvent(trx, { type: 'ticket.created', ticketId: ticket.id, actor: userActor(user), data: { ticket: dto } });
+    return dto;
+  });
+}
+
+// ---- update ---------------------------------------------------------------
+
+const updateInput = z.object({
+  id,
+  expectedVersion: z.number().int().min(1).optional(),
+  title: title.optional(),
+  description: description.optional(),
+  status: status.optional(),
+  priority: priority.optional(),
+  category: category.optional(),
+  tags: tags.optional(),
+  assigneeId: id.nullable().optional(),
+});
+type UpdateInput = z.infer<typeof updateInput>;
+
+const patchable = ['title', 'description', 'status', 'priority', 'category', 'tags', 'assigneeId'] as const;
+const columnOf = { assigneeId: 'assignee_id' } as const;
+const column = (f: (typeof patchable)[number]) => (f in columnOf ? columnOf[f as keyof typeof columnOf] : f) as keyof TicketRow;
+const closed = (s: string) => s === 'resolved' || s === 'closed';
+
+async function assertAssignable(db: Kysely<Database>, assigneeId: string) {
+  const u = await db.selectFrom('users').select(['role', 'active']).where('id', '=', assigneeId).executeTakeFirst();
+  if (!u || !u.active || u.role === 'customer') {
+    throw new AppError('BAD_REQUEST', 'assigneeId must be an active agent or admin', { field: 'assigneeId' });
+  }
+}
+
+export async function updateTicket(db: Kysely<Database>, user: SessionUser, input: UpdateInput) {
+  const fields = patchable.filter((f) => input[f] !== undefined);
+  if (fields.length === 0) throw new AppError('BAD_REQUEST', 'nothing to update: give at least one field');
+  return db.transaction().execute(async (trx) => {
+    const ticket = await lockTicket(trx, input.id);
+    assertCanModify(user, ticket);
+    if (input.expectedVersion !== undefined && input.expectedVersion !== ticket.version) {
+      throw new AppError('CONFLICT', `stale version: expected ${input.expectedVersion}, the ticket is at ${ticket.version}`, {
+        field: 'expectedVersion',
+      });
+    }
+    const changes: Record<string, { from: unknown; to: unknown }> = {};
+    const patch: TicketUpdate = {};
+    for (const f of fields) {
+      const from = ticket[column(f)];
+      const to = input[f];
+      if (JSON.stringify(from) === JSON.stringify(to)) continue;
+      changes[f] = { from, to };
+      (patch as Record<string, unknown>)[column(f)] = to;
+    }
+    if (Object.keys(changes).length === 0) return ticketDto(ticket); // nothing differs: no new version, no event
+
+    if (changes.assigneeId && input.assigneeId) await assertAssignable(trx, input.assigneeId);
+    if (changes.status) {
+      const wasClosed = closed(ticket.status);
+      const isClosed = closed(input.status!);
+      if (isClosed && !wasClosed) patch.resolved_at = sql<Date>`now()` as unknown as Date;
+      if (!isClosed && wasClosed) patch.resolved_at = null;
+    }
+    if (changes.priority || changes.category) patch.classification = { source: 'manual', confidence: 1 };
+
+    const updated = await updateTicketRow(trx, ticket.id, patch);
+    const actor = userActor(user);
+    await appendEvent(trx, { type: 'ticket.updated', ticketId: ticket.id, actor, data: { changes, version: updated.version } });
+    if (changes.assigneeId) {
+      await appendEvent(trx, {
+        type: 'ticket.assigned',
+        ticketId: ticket.id,
+        actor,
+        data: { from: ticket.assignee_id, to: updated.assignee_id, reason: 'manual' },
+      });
+    }
+    if (changes.status && input.status === 'resolved') {
+      await appendEvent(trx, { type: 'ticket.resolved', ticketId: ticket.id, actor, data: { resolution: updated.resolution } });
+    }
+    return ticketDto(updated);
+  });
+}
+
+// ---- router ---------------------------------------------------------------
+
+const oneOrMany = <T extends z.ZodType>(s: T) => z.union([s, z.array(s).min(1).max(10)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+const listInput = z
+  .object({
+    status: oneOrMany(status).optional(),
+    priority: oneOrMany(priority).optional(),
+    category: oneOrMany(category).optional(),
+    /** null lists unassigned tickets */
+    assigneeId: id.nullable().optional(),
+    contactId: id.optional(),
+    tag: tag.optional(),
+    search: z.string().trim().min(1).max(200).optional(),
+    cursor: id.optional(),
+    limit,
+    sort: z.enum(['newest', 'oldest']).default('newest'),
+  })
+  .default({ limit: 25, sort: 'newest' });
+
+export const ticketsRouter = router({
+  create: authedProcedure
+    .input(createInput)
+    .output(ticketOutput)
+    .mutation(({ ctx, input }) => createTicket(ctx.db, ctx.user, input)),
+
+  list: authedProcedure
+    .input(listInput)
+    .output(pageOf(ticketOutput))
+    .query(async ({ ctx, input }) => {
+      let contactId = input.contactId;
+      if (ctx.user.role === 'customer') {
+        // Customers see only their own tickets, whatever filter they send.
+        if (contactId && contactId !== ctx.user.contactId) return { items: [], nextCursor: null };
+        contactId = ctx.user.contactId!;
+      }
+      const rows = await listTickets(ctx.db, { ...input, contactId });
+      return page(rows, input.limit, ticketDto);
+    }),
+
+  get: authedProcedure
+    .input(z.object({ id }))
+    .output(ticketOutput.extend({ messages: z.array(messageOutput) }))
+    .query(async ({ ctx, input }) => {
+      const ticket = await getTicket(ctx.db, input.id);
+      assertCanRead(ctx.user, ticket);
+      const messages = await listMessages(ctx.db, ticket.id, ctx.user.role !== 'customer');
+      return { ...ticketDto(ticket), messages: messages.map(messageDto) };
+    }),
+
+  update: authedProcedure
+    .input(updateInput)
+    .output(ticketOutput)
+    .mutation(({ ctx, input }) => updateTicket(ctx.db, ctx.user, input)),
+
+  resolve: authedProcedure
+    .input(z.object({ id, resolution: z.string().max(20_000).optional() }))
+    .output(ticketOutput)
+    .mutation(({ ctx, input }) =>
+      ctx.db.transaction().execute(async (trx) => {
+        const ticket = await lockTicket(trx, input.id);
+        assertCanModify(ctx.user, ticket);
+        if (closed(ticket.status)) throw new AppError('CONFLICT', `the ticket is already ${ticket.status}`, { field: 'status' });
+        const updated = await updateTicketRow(trx, ticket.id, {
+          status: 'resolved',
+          resolution: input.resolution ?? ticket.resolution,
+          resolved_at: sql<Date>`now()` as unknown as Date,
+        });
+        const actor = userActor(ctx.user);
+        await appendEvent(trx, {
+          type: 'ticket.updated',
+          ticketId: ticket.id,
+          actor,
+          data: { changes: { status: { from: ticket.status, to: 'resolved' } }, version: updated.version },
+        });
+        await appendEvent(trx, { type: 'ticket.resolved', ticketId: ticket.id, actor, data: { resolution: updated.resolution } });
+        return ticketDto(updated);
+      }),
+    ),
+
+  delete: adminProcedure
+    .input(z.object({ id }))
+    .output(z.object({ id: z.uuid(), deleted: z.literal(true) }))
+    .mutation(({ ctx, input }) =>
+      ctx.db.transaction().execute(async (trx) => {
+        const gone = await trx.deleteFrom('tickets').where('id', '=', input.id).returning(['id', 'number', 'title']).executeTakeFirst();
+        if (!gone) throw new AppError('NOT_FOUND', 'ticket not found');
+        await appendEvent(trx, {
+          type: 'ticket.deleted',
+          ticketId: gone.id,
+          actor: userActor(ctx.user),
+          data: { number: gone.number, title: gone.title },
+        });
+        return { id: gone.id, deleted: true as const };
+      }),
+    ),
+
+  stats: staffProcedure
+    .output(
+      z.object({
+        total: z.number(),
+        byStatus: z.record(z.string(), z.number()),
+        byPriority: z.record(z.string(), z.number()),
+        byCategory: z.record(z.string(), z.number()),
+        byAssignee: z.array(z.object({ assigneeId: z.uuid().nullable(), name: z.string().nullable(), open: z.number(), total: z.number() })),
+        medianFirstResponseSeconds: z.number().nullable(),
+        medianResolutionSeconds: z.number().nullable(),
+      }),
+    )
+    .query(({ ctx }) => ticketStats(ctx.db)),
+});

@@ -1,0 +1,164 @@
+import { z } from 'zod';
+import { ROLES, type Database, type User } from '@relaydesk/db';
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import { uuidv7 } from 'uuidv7';
+import { hashPassword, issueToken } from '../auth.ts';
+import { AppError } from '../errors.ts';
+import { upsertContact } from '../queries/contacts.ts';
+import { countActiveAdmins, getUser, listTokens, listUsers, userColumns } from '../queries/users.ts';
+import { adminProcedure, router } from '../trpc.ts';
+import { email, id, iso, isoDate, isoOrNull, limit, name, page, pageOf } from './shared.ts';
+
+const role = z.enum(ROLES);
+const password = z.string().min(10, 'must be at least 10 characters').max(256);
+const capacity = z.number().int().min(0).max(1000);
+
+export const userOutput = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  email: z.string(),
+  role,
+  active: z.boolean(),
+  capacity: z.number().int(),
+  contactId: z.uuid().nullable(),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+});
+export type UserOutput = z.infer<typeof userOutput>;
+
+export function userDto(u: Pick<User, (typeof userColumns)[number]>): UserOutput {
+  return {
+    id: u.id,
+    name: u.name,
+    email: u.email,
+    role: u.role,
+    active: u.active,
+    capacity: u.capacity,
+    contactId: u.contact_id,
+    createdAt: iso(u.created_at),
+    updatedAt: iso(u.updated_at),
+  };
+}
+
+const createInput = z.object({ name, email, role, password: password.optional(), capacity: capacity.optional() });
+
+/** Creates a user; a customer also gets (or is linked to) the contact of their email. */
+export async function createUser(db: Kysely<Database>, input: z.infer<typeof createInput>) {
+  const passwordHash = input.password ? await hashPassword(input.password) : null;
+  return db.transaction().execute(async (trx) => {
+    const contactId = input.role === 'customer' ? await upsertContact(trx, input.email, input.name) : null;
+    const row = await trx
+      .insertInto('users')
+      .values({
+        id: uuidv7(),
+        name: input.name,
+        email: input.email,
+        role: input.role,
+        password_hash: passwordHash,
+        capacity: input.capacity ?? 15,
+        contact_id: contactId,
+      })
+      .returning(userColumns)
+      .executeTakeFirstOrThrow();
+    return userDto(row);
+  });
+}
+
+const tokenOutput = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  createdAt: isoDate,
+  lastUsedAt: isoDate.nullable(),
+  revokedAt: isoDate.nullable(),
+});
+
+export const usersRouter = router({
+  create: adminProcedure
+    .input(createInput)
+    .output(userOutput)
+    .mutation(({ ctx, input }) => createUser(ctx.db, input)),
+
+  list: adminProcedure
+    .input(z.object({ role: role.optional(), active: z.boolean().optional(), cursor: id.optional(), limit }).default({ limit: 25 }))
+    .output(pageOf(userOutput))
+    .query(async ({ ctx, input }) => page(await listUsers(ctx.db, input), input.limit, userDto)),
+
+  update: adminProcedure
+    .input(
+      z.object({
+        id,
+        name: name.optional(),
+        role: role.optional(),
+        active: z.boolean().optional(),
+        capacity: capacity.optional(),
+        password: password.optional(),
+      }),
+    )
+    .output(userOutput)
+    .mutation(async ({ ctx, input }) => {
+      const { id: userId, password: newPassword, ...patch } = input;
+      if (Object.keys(patch).length === 0 && !newPassword) throw new AppError('BAD_REQUEST', 'nothing to update: give at least one field');
+      const passwordHash = newPassword ? await hashPassword(newPassword) : undefined;
+      return ctx.db.transaction().execute(async (trx) => {
+        const current = await trx.selectFrom('users').select(['id', 'role', 'email', 'name', 'contact_id']).where('id', '=', userId).forUpdate().executeTakeFirst();
+        if (!current) throw new AppError('NOT_FOUND', 'user not found');
+        // Guard against locking everyone out: the last active admin stays one.
+        const losesAdmin = current.role === 'admin' && ((patch.role && patch.role !== 'admin') || patch.active === false);
+        if (losesAdmin && (await countActiveAdmins(trx, userId)) === 0) {
+          throw new AppError('CONFLICT', 'this is the last active admin: it cannot be demoted or deactivated', { field: patch.role ? 'role' : 'active' });
+        }
+        const contactId =
+          patch.role === 'customer' && !current.contact_id ? await upsertContact(trx, current.email, patch.name ?? current.name) : undefined;
+        const row = await trx
+          .updateTable('users')
+          .set({
+            ...patch,
+            ...(passwordHash ? { password_hash: passwordHash } : {}),
+            ...(contactId ? { contact_id: contactId } : {}),
+            updated_at: sql<Date>`now()` as unknown as Date,
+          })
+          .where('id', '=', userId)
+          .returning(userColumns)
+          .executeTakeFirstOrThrow();
+        return userDto(row);
+      });
+    }),
+
+  createToken: adminProcedure
+    .input(z.object({ userId: id, name: z.string().trim().min(1).max(100).default('api') }))
+    .output(z.object({ id: z.uuid(), name: z.string(), token: z.string(), createdAt: isoDate }))
+    .mutation(async ({ ctx, input }) => {
+      const user = await getUser(ctx.db, input.userId);
+      if (!user) throw new AppError('NOT_FOUND', 'user not found', { field: 'userId' });
+      const t = await issueToken(ctx.db, user.id, input.name);
+      return { id: t.id, name: t.name, token: t.token, createdAt: iso(t.createdAt) };
+    }),
+
+  revokeToken: adminProcedure
+    .input(z.object({ id }))
+    .output(z.object({ id: z.uuid(), revokedAt: isoDate }))
+    .mutation(async ({ ctx, input }) => {
+      const row = await ctx.db
+        .updateTable('api_tokens')
+        .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` as unknown as Date })
+        .where('id', '=', input.id)
+        .returning(['id', 'revoked_at'])
+        .executeTakeFirst();
+      if (!row) throw new AppError('NOT_FOUND', 'token not found');
+      return { id: row.id, revokedAt: iso(row.revoked_at!) };
+    }),
+
+  tokens: adminProcedure
+    .input(z.object({ userId: id }))
+    .output(z.array(tokenOutput))
+    .query(async ({ ctx, input }) =>
+      (await listTokens(ctx.db, input.userId)).map((t) => ({
+        id: t.id,
+        name: t.name,
+        createdAt: iso(t.created_at),
+        lastUsedAt: isoOrNull(t.last_used_at),
+        revokedAt: isoOrNull(t.revoked_at),
+      })),
+    ),
+});
