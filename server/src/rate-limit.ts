@@ -1,6 +1,6 @@
-// A fixed-window counter per key, in process memory. Enough to slow password
-// guessing against one server process; a fleet divides the attacker's rate
-// by nothing, so the window is kept strict.
+// A fixed-window failure counter per key, in process memory. It slows password
+// guessing against one server process; with N processes an attacker gets N
+// times the budget, which the per-email limit keeps small.
 export class RateLimiter {
   private readonly hits = new Map<string, { count: number; resetAt: number }>();
   private readonly limit: number;
@@ -11,16 +11,19 @@ export class RateLimiter {
     this.windowMs = windowMs;
   }
 
-  /** Counts a hit; returns the seconds to wait when over the limit, else 0. */
-  hit(key: string, now = Date.now()): number {
+  /** Seconds to wait before `key` may try again; 0 when it may now. */
+  wait(key: string, now = Date.now()): number {
+    const entry = this.hits.get(key);
+    if (!entry || entry.resetAt <= now || entry.count < this.limit) return 0;
+    return Math.ceil((entry.resetAt - now) / 1000);
+  }
+
+  /** Counts one failure against `key`. */
+  fail(key: string, now = Date.now()) {
     if (this.hits.size > 10_000) this.sweep(now);
     const entry = this.hits.get(key);
-    if (!entry || entry.resetAt <= now) {
-      this.hits.set(key, { count: 1, resetAt: now + this.windowMs });
-      return 0;
-    }
-    entry.count++;
-    return entry.count > this.limit ? Math.ceil((entry.resetAt - now) / 1000) : 0;
+    if (!entry || entry.resetAt <= now) this.hits.set(key, { count: 1, resetAt: now + this.windowMs });
+    else entry.count++;
   }
 
   reset(key: string) {

@@ -7,20 +7,26 @@ import { authedProcedure, publicProcedure, router } from '../trpc.ts';
 import { email } from './shared.ts';
 import { userDto, userOutput } from './users.ts';
 
-// 10 attempts per 15 minutes per email and per address.
-const loginLimiter = new RateLimiter(10, 15 * 60_000);
+// Failed logins per 15 minutes: 10 per email, 100 per client address (an
+// office behind one NAT shares an address).
+const perEmail = new RateLimiter(10, 15 * 60_000);
+const perAddress = new RateLimiter(100, 15 * 60_000);
 
 export const authRouter = router({
   login: publicProcedure
     .input(z.object({ email, password: z.string().min(1).max(256) }))
     .output(z.object({ token: z.string(), user: userOutput }))
     .mutation(async ({ ctx, input }) => {
-      const wait = Math.max(loginLimiter.hit(`email:${input.email}`), loginLimiter.hit(`ip:${ctx.ip}`));
-      if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many login attempts; try again in ${wait} s`);
+      const wait = Math.max(perEmail.wait(input.email), perAddress.wait(ctx.ip));
+      if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many failed logins; try again in ${wait} s`);
       const found = await findLoginUser(ctx.db, input.email);
       const ok = await verifyPassword(found?.password_hash ?? null, input.password);
-      if (!found || !ok || !found.active) throw new AppError('UNAUTHORIZED', 'wrong email or password');
-      loginLimiter.reset(`email:${input.email}`);
+      if (!found || !ok || !found.active) {
+        perEmail.fail(input.email);
+        perAddress.fail(ctx.ip);
+        throw new AppError('UNAUTHORIZED', 'wrong email or password');
+      }
+      perEmail.reset(input.email);
       const { token } = await issueToken(ctx.db, found.id, 'login');
       const user = await getUser(ctx.db, found.id);
       return { token, user: userDto(user!) };

@@ -1,0 +1,79 @@
+// The database itself refuses bad rows: zod is not the only guard.
+import { sql } from 'kysely';
+import { describe, expect, it, beforeAll } from 'vitest';
+import { uuidv7 } from 'uuidv7';
+import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+
+describe('database constraints', async () => {
+  let t: TestDatabase;
+  let contactId: string;
+  beforeAll(async () => {
+    t = await createTestDatabase('constraints');
+    contactId = uuidv7();
+    await t.db.insertInto('contacts').values({ id: contactId, email: 'c@example.com', name: 'C' }).execute();
+  });
+
+  const ticket = (over: Record<string, unknown>) =>
+    sql`insert into tickets (id, title, description, contact_id, status, priority, category, tags)
+        values (${uuidv7()}, ${over.title ?? 'ok'}, ${over.description ?? 'ok'}, ${over.contact_id ?? contactId},
+                ${over.status ?? 'open'}, ${over.priority ?? null}, ${over.category ?? null}, ${over.tags ?? []}::text[])`.execute(t.db);
+
+  const violation = async (p: Promise<unknown>) => {
+    try {
+      await p;
+    } catch (err) {
+      return (err as { code: string }).code;
+    }
+    return 'inserted';
+  };
+
+  it.each([
+    ['status', { status: 'pending' }, '23514'],
+    ['priority', { priority: 'urgent' }, '23514'],
+    ['category', { category: 'sales' }, '23514'],
+    ['empty title', { title: '   ' }, '23514'],
+    ['long title', { title: 'x'.repeat(201) }, '23514'],
+    ['long description', { description: 'x'.repeat(20_001) }, '23514'],
+    ['upper-case tag', { tags: ['Urgent'] }, '23514'],
+    ['21 tags', { tags: Array.from({ length: 21 }, (_, i) => `t${i}`) }, '23514'],
+    ['unknown contact', { contact_id: uuidv7() }, '23503'],
+  ])('refuses a ticket with a bad %s', async (_name, over, code) => {
+    expect(await violation(ticket(over))).toBe(code);
+  });
+
+  it('accepts a valid ticket and numbers tickets sequentially', async () => {
+    expect(await violation(ticket({ title: 'x'.repeat(200), tags: ['a', 'b'] }))).toBe('inserted');
+    const nums = await t.db.selectFrom('tickets').select('number').orderBy('number').execute();
+    expect(nums.length).toBeGreaterThan(0);
+  });
+
+  it('keeps one contact per normalised email, and refuses un-normalised ones', async () => {
+    expect(await violation(t.db.insertInto('contacts').values({ id: uuidv7(), email: 'c@example.com', name: 'Dup' }).execute())).toBe('23505');
+    expect(await violation(t.db.insertInto('contacts').values({ id: uuidv7(), email: 'C@Example.com', name: 'Upper' }).execute())).toBe('23514');
+  });
+
+  it('refuses a customer without a contact, an unknown role, a negative capacity', async () => {
+    const user = (over: Record<string, unknown>) =>
+      t.db
+        .insertInto('users')
+        .values({ id: uuidv7(), name: 'U', email: `${uuidv7()}@example.com`, role: 'agent', password_hash: null, ...over } as never)
+        .execute();
+    expect(await violation(user({ role: 'customer' }))).toBe('23514');
+    expect(await violation(user({ role: 'root' }))).toBe('23514');
+    expect(await violation(user({ capacity: -1 }))).toBe('23514');
+  });
+
+  it('keeps resolvedAt consistent with the status', async () => {
+    const id = uuidv7();
+    await sql`insert into tickets (id, title, description, contact_id) values (${id}, 'r', 'r', ${contactId})`.execute(t.db);
+    expect(await violation(sql`update tickets set status = 'resolved' where id = ${id}`.execute(t.db))).toBe('23514');
+    expect(await violation(sql`update tickets set status = 'resolved', resolved_at = now() where id = ${id}`.execute(t.db))).toBe('inserted');
+  });
+
+  it('records the writing transaction with every event', async () => {
+    const row = await sql<{ same: boolean }>`
+      with e as (insert into events (type, data) values ('ticket.created', '{}') returning xid)
+      select (select xid from e) = pg_current_xact_id() as same`.execute(t.db);
+    expect(row.rows[0]!.same).toBe(true);
+  });
+});

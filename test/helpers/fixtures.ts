@@ -1,0 +1,88 @@
+// A test world: a database, a real server process, and users of every role
+// with SDK clients. Users are made with the server's own functions.
+import { afterAll, beforeAll } from 'vitest';
+import { createRelaydeskClient, type RelaydeskClient } from '@relaydesk/client';
+import { issueToken } from '../../server/src/auth.ts';
+import { createUser } from '../../server/src/routers/users.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+import { startServer, type ServerProcess } from './server.ts';
+
+export type Role = 'admin' | 'agent' | 'customer';
+
+export interface Actor {
+  id: string;
+  email: string;
+  role: Role;
+  contactId: string | null;
+  token: string;
+  tokenId: string;
+  rd: RelaydeskClient;
+}
+
+export interface World extends TestDatabase {
+  server: ServerProcess;
+  url: string;
+  anon: RelaydeskClient;
+  admin: Actor;
+  agent: Actor;
+  agent2: Actor;
+  customer: Actor;
+  customer2: Actor;
+  makeUser(role: Role, name?: string, extra?: { password?: string; capacity?: number }): Promise<Actor>;
+  client(token?: string): RelaydeskClient;
+}
+
+let counter = 0;
+
+/** Registers the hooks that build the world before the file's tests. */
+export function useWorld(label: string): World {
+  const world = {} as World;
+  beforeAll(async () => {
+    const tdb = await createTestDatabase(label);
+    Object.assign(world, tdb);
+    world.server = await startServer(tdb.url);
+    world.url = world.server.url;
+    world.client = (token?: string) => createRelaydeskClient({ url: world.url, token });
+    world.anon = world.client();
+    world.makeUser = async (role, name, extra = {}) => {
+      const n = ++counter;
+      const email = `${role}${n}-${label}@example.com`.toLowerCase();
+      const user = await createUser(tdb.db, { name: name ?? `${role} ${n}`, email, role, ...extra });
+      const t = await issueToken(tdb.db, user.id, 'test');
+      return { id: user.id, email, role, contactId: user.contactId, token: t.token, tokenId: t.id, rd: world.client(t.token) };
+    };
+    world.admin = await world.makeUser('admin');
+    world.agent = await world.makeUser('agent');
+    world.agent2 = await world.makeUser('agent');
+    world.customer = await world.makeUser('customer');
+    world.customer2 = await world.makeUser('customer');
+  });
+  afterAll(async () => {
+    await world.server?.stop();
+  });
+  return world;
+}
+
+/** Resolves to the tRPC error code a call failed with (or throws if it succeeded). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    const data = (err as { data?: { code?: string } }).data;
+    if (data?.code) return data.code;
+    throw err;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
+/** The error's `data` (code, field, zodIssues). */
+export async function errorOf(p: Promise<unknown>): Promise<{ code: string; field?: string; zodIssues?: { path: string }[]; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as { data?: { code: string; field?: string; zodIssues?: { path: string }[] }; message: string };
+    if (e.data?.code) return { ...e.data, message: e.message };
+    throw err;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
