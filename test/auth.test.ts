@@ -51,6 +51,7 @@ describe('auth', () => {
     expect(await u.rd.auth.me.query()).toMatchObject({ id: u.id });
     const listed = await w.admin.rd.users.tokens.query({ userId: u.id });
     expect(listed.find((t) => t.id === second.id)?.revokedAt).not.toBeNull();
+    expect(listed.find((t) => t.id === second.id)?.lastUsedAt).not.toBeNull();
     expect(JSON.stringify(listed)).not.toMatch(/hash|rd_/);
   });
 

@@ -1,6 +1,6 @@
 // The SDK's types come from the server's router: a wrong call is a compile
 // error in the app, not a 400 at run time. `npm run typecheck` checks the
-// @ts-expect-error lines; these assertions check the inferred shapes.
+// expect-error lines below; these assertions check the inferred shapes.
 import { describe, expectTypeOf, it } from 'vitest';
 import { createRelaydeskClient, type RouterInputs, type RouterOutputs, type Ticket } from '@relaydesk/client';
 

@@ -7,6 +7,7 @@ import { uuidv7 } from 'uuidv7';
 import type { SessionUser } from './trpc.ts';
 
 const TOKEN_PREFIX = 'rd_';
+const LAST_USED_EVERY_MS = 5 * 60_000;
 
 export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token).digest();
@@ -49,12 +50,21 @@ export async function userForToken(db: Kysely<Database>, token: string): Promise
   const row = await db
     .selectFrom('api_tokens as t')
     .innerJoin('users as u', 'u.id', 't.user_id')
-    .select(['u.id', 'u.name', 'u.email', 'u.role', 'u.contact_id', 't.id as token_id'])
+    .select(['u.id', 'u.name', 'u.email', 'u.role', 'u.contact_id', 't.id as token_id', 't.last_used_at'])
     .where('t.token_hash', '=', hashToken(token))
     .where('t.revoked_at', 'is', null)
     .where('u.active', '=', true)
     .executeTakeFirst();
   if (!row) return null;
+  // Record use at most every few minutes: a write per request would cost more than the lookup.
+  if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > LAST_USED_EVERY_MS) {
+    await db
+      .updateTable('api_tokens')
+      .set({ last_used_at: new Date() })
+      .where('id', '=', row.token_id)
+      .execute()
+      .catch(() => {}); // best effort: never fail a request over bookkeeping
+  }
   return { id: row.id, name: row.name, email: row.email, role: row.role, contactId: row.contact_id, tokenId: row.token_id };
 }
 
