@@ -64,6 +64,7 @@ export function fromPgError(err: unknown): unknown {
     case '23502':
     case '22001':
     case '22P02':
+    case '22021': // e.g. a NUL byte in text
       return new AppError('BAD_REQUEST', `${field ?? 'input'} is not valid (${e.constraint ?? e.code})`, { field, cause: err });
     case '23503':
       return new AppError('BAD_REQUEST', `${field ?? 'a referenced row'} does not exist`, { field, cause: err });

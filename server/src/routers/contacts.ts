@@ -3,7 +3,7 @@ import type { Contact } from '@relaydesk/db';
 import { AppError } from '../errors.ts';
 import { getContact, listContacts } from '../queries/contacts.ts';
 import { router, staffProcedure } from '../trpc.ts';
-import { id, iso, isoDate, limit, page, pageOf } from './shared.ts';
+import { id, iso, isoDate, limit, page, pageOf, text } from './shared.ts';
 
 const contactOutput = z.object({ id: z.uuid(), email: z.string(), name: z.string(), createdAt: isoDate, updatedAt: isoDate });
 
@@ -11,7 +11,7 @@ const contactDto = (c: Contact) => ({ id: c.id, email: c.email, name: c.name, cr
 
 export const contactsRouter = router({
   list: staffProcedure
-    .input(z.object({ search: z.string().trim().min(1).max(200).optional(), cursor: id.optional(), limit }).default({ limit: 25 }))
+    .input(z.object({ search: text().trim().min(1).max(200).optional(), cursor: id.optional(), limit }).default({ limit: 25 }))
     .output(pageOf(contactOutput))
     .query(async ({ ctx, input }) => page(await listContacts(ctx.db, input), input.limit, contactDto)),
 

@@ -6,7 +6,7 @@ import { AppError } from '../errors.ts';
 import { appendEvent } from '../queries/events.ts';
 import { lockTicket, updateTicketRow } from '../queries/tickets.ts';
 import { authedProcedure, router, type SessionUser } from '../trpc.ts';
-import { id, iso, isoDate } from './shared.ts';
+import { id, iso, isoDate, nonBlank } from './shared.ts';
 import { assertCanRead } from './access.ts';
 
 export const messageOutput = z.object({
@@ -44,7 +44,7 @@ export function messageDto(m: {
 
 const addInput = z.object({
   ticketId: id,
-  body: z.string().max(20_000).refine((s) => s.trim().length > 0, 'must not be empty'),
+  body: nonBlank(20_000),
   internal: z.boolean().default(false),
 });
 

@@ -24,4 +24,13 @@ export const email = z
   .max(254)
   .pipe(z.email({ message: 'must be an email address' }));
 
-export const name = z.string().trim().min(1).max(200);
+/**
+ * Text input: any string Postgres can store. A NUL character cannot be, so it
+ * is refused here with the field's name rather than failing in the database.
+ */
+export const text = () => z.string().refine((s) => !s.includes('\u0000'), 'must not contain a NUL character');
+
+/** Free text that must say something: not empty or blank once trimmed. */
+export const nonBlank = (max: number) => text().max(max).refine((s) => s.trim().length > 0, 'must not be empty');
+
+export const name = text().trim().min(1).max(200);

@@ -10,15 +10,15 @@ import { getTicket, listTickets, lockTicket, ticketColumns, ticketStats, updateT
 import { adminProcedure, authedProcedure, router, staffProcedure, type SessionUser } from '../trpc.ts';
 import { assertCanModify, assertCanRead } from './access.ts';
 import { messageDto, messageOutput } from './messages.ts';
-import { email, id, iso, isoDate, isoOrNull, limit, name, page, pageOf } from './shared.ts';
+import { email, id, iso, isoDate, isoOrNull, limit, name, nonBlank, page, pageOf, text } from './shared.ts';
 
 const status = z.enum(STATUSES);
 const priority = z.enum(PRIORITIES);
 const category = z.enum(CATEGORIES);
 // Text is stored as sent; only its length (after trimming) is checked.
-const title = z.string().max(200).refine((s) => s.trim().length > 0, 'must not be empty');
-const description = z.string().max(20_000).refine((s) => s.trim().length > 0, 'must not be empty');
-const tag = z.string().trim().toLowerCase().min(1).max(50);
+const title = nonBlank(200);
+const description = nonBlank(20_000);
+const tag = text().trim().toLowerCase().min(1).max(50);
 const tags = z
   .array(tag)
   .max(20)
@@ -204,7 +204,7 @@ const listInput = z
     assigneeId: id.nullable().optional(),
     contactId: id.optional(),
     tag: tag.optional(),
-    search: z.string().trim().min(1).max(200).optional(),
+    search: text().trim().min(1).max(200).optional(),
     cursor: id.optional(),
     limit,
     sort: z.enum(['newest', 'oldest']).default('newest'),
@@ -247,7 +247,7 @@ export const ticketsRouter = router({
     .mutation(({ ctx, input }) => updateTicket(ctx.db, ctx.user, input)),
 
   resolve: authedProcedure
-    .input(z.object({ id, resolution: z.string().max(20_000).optional() }))
+    .input(z.object({ id, resolution: text().max(20_000).optional() }))
     .output(ticketOutput)
     .mutation(({ ctx, input }) =>
       ctx.db.transaction().execute(async (trx) => {

@@ -8,7 +8,7 @@ import { AppError } from '../errors.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { countActiveAdmins, getUser, listTokens, listUsers, userColumns } from '../queries/users.ts';
 import { adminProcedure, router } from '../trpc.ts';
-import { email, id, iso, isoDate, isoOrNull, limit, name, page, pageOf } from './shared.ts';
+import { email, id, iso, isoDate, isoOrNull, limit, name, page, pageOf, text } from './shared.ts';
 
 const role = z.enum(ROLES);
 const password = z.string().min(10, 'must be at least 10 characters').max(256);
@@ -126,7 +126,7 @@ export const usersRouter = router({
     }),
 
   createToken: adminProcedure
-    .input(z.object({ userId: id, name: z.string().trim().min(1).max(100).default('api') }))
+    .input(z.object({ userId: id, name: text().trim().min(1).max(100).default('api') }))
     .output(z.object({ id: z.uuid(), name: z.string(), token: z.string(), createdAt: isoDate }))
     .mutation(async ({ ctx, input }) => {
       const user = await getUser(ctx.db, input.userId);
