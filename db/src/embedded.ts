@@ -195,7 +195,10 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const ids = runAs();
 
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
+  // The postgres user must reach both the cluster and the binaries, which
+  // may sit in a checkout under a private (0700) directory.
   ensureTraversable(dataDir, ids);
+  ensureTraversable(bins.postgres, ids);
   // The password lives beside the cluster, readable only by its owner.
   const passwordFile = path.join(path.dirname(dataDir), PASSWORD_FILE);
 
