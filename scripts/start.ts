@@ -13,6 +13,7 @@ import { createDb, migrateToLatest } from '@relaydesk/db';
 import { EmbeddedPostgresError, startEmbeddedPostgres, stopOrphanPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
 import { ensureFirstAdmin } from '@relaydesk/server/bootstrap';
 import { loadEnv, startEnv } from '@relaydesk/server/env';
+import { installQueues } from '@relaydesk/worker/queues';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = loadEnv(startEnv);
@@ -68,6 +69,7 @@ try {
   try {
     const applied = await migrateToLatest(db);
     if (applied.length) say(`migrations applied: ${applied.join(', ')}`);
+    await installQueues(databaseUrl);
     const tokenFile = await ensureFirstAdmin(db, dataDir);
     if (tokenFile) say(`first boot: created admin@relaydesk.local; its API token is in ${path.relative(process.cwd(), tokenFile)}`);
   } finally {

@@ -316,6 +316,22 @@ const MATRIX: Case<unknown>[] = [
     },
   }),
   row({
+    proc: 'tickets.claim',
+    // Agents pull work; admins assign it, customers have none to pull.
+    rules: { ...STAFF, admin: 'FORBIDDEN' },
+    run: (rd) => rd.tickets.claim.mutate({ limit: 15 }),
+    verify: (r, _s, { actor }) => {
+      expect(r.items.length).toBeGreaterThan(0);
+      expect(r.items.every((t) => t.assigneeId === actor!.id)).toBe(true);
+    },
+  }),
+  row({
+    proc: 'queues.stats',
+    rules: ADMIN,
+    run: (rd) => rd.queues.stats.query(),
+    verify: (r) => expect(r.map((q) => q.name).sort()).toEqual(['ticket.ai-draft', 'ticket.assign', 'ticket.classify', 'webhook.deliver']),
+  }),
+  row({
     proc: 'tickets.stats',
     rules: STAFF,
     run: (rd) => rd.tickets.stats.query(),

@@ -11,6 +11,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createDb, migrateToLatest } from '@relaydesk/db';
 import { startEmbeddedPostgres } from '@relaydesk/db/embedded';
+import { installQueues } from '@relaydesk/worker/queues';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -81,6 +82,7 @@ export default async function setup(project: TestProject) {
   const db = createDb(templateUrl.toString(), { max: 1 });
   await migrateToLatest(db);
   await db.destroy();
+  await installQueues(templateUrl.toString());
   await admin.end();
 
   project.provide('adminDatabaseUrl', adminUrl);

@@ -38,6 +38,9 @@ export interface UsersTable {
   active: Generated<boolean>;
   capacity: Generated<number>;
   contact_id: string | null;
+  /** Open (not resolved/closed) tickets assigned to this user; kept by a trigger. */
+  open_tickets: ColumnType<number, never, never>;
+  last_assigned_at: ColumnType<Date | null, never, never>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

@@ -6,17 +6,20 @@ import type { Kysely } from 'kysely';
 import { pinoHttp } from 'pino-http';
 import type { Database } from '@relaydesk/db';
 import { bearerToken, userForToken } from './auth.ts';
+import type { Jobs } from './jobs.ts';
 import type { Logger } from './logger.ts';
 import { appRouter } from './router.ts';
 import { checkHealth } from './routers/health.ts';
+import { createServerMetrics } from './metrics.ts';
 import { createContextInner } from './trpc.ts';
 
 export interface AppDeps {
   db: Kysely<Database>;
   log: Logger;
+  jobs: Jobs;
 }
 
-export function createApp({ db, log }: AppDeps): express.Express {
+export function createApp({ db, log, jobs }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
@@ -41,11 +44,29 @@ export function createApp({ db, log }: AppDeps): express.Express {
     }),
   );
 
+  const metrics = createServerMetrics(db);
+  const procedures = new Set(Object.keys(appRouter._def.procedures));
+  app.get('/metrics', async (_req, res) => {
+    try {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    } catch (err) {
+      log.warn({ err }, 'metrics collection failed');
+      res.status(503).type('text/plain').send('metrics unavailable: database unreachable\n');
+    }
+  });
+
   app.get('/health', async (_req, res) => {
     const health = await checkHealth(db);
     res.status(health.db === 'up' ? 200 : 503).json(health);
   });
 
+  app.use('/trpc', (req, res, next) => {
+    const started = performance.now();
+    // Only known procedure names become labels: a label per made-up path would grow without bound.
+    const path = req.path.slice(1).split(',').map((p) => (procedures.has(p) ? p : 'unknown')).join(',');
+    res.once('finish', () => metrics.observe(path, res.statusCode, (performance.now() - started) / 1000));
+    next();
+  });
   app.use(
     '/trpc',
     trpcExpress.createExpressMiddleware({
@@ -57,7 +78,7 @@ export function createApp({ db, log }: AppDeps): express.Express {
         const reqLog = req.log.child({ userId: user?.id });
         // A token that was sent but is unknown, revoked or belongs to a
         // deactivated user is an error, not an anonymous call.
-        return createContextInner({ db, log: reqLog, user, ip: req.ip ?? '', invalidToken: Boolean(token && !user) });
+        return createContextInner({ db, jobs, log: reqLog, user, ip: req.ip ?? '', invalidToken: Boolean(token && !user) });
       },
       onError({ error, path }) {
         if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error, path }, 'tRPC error');

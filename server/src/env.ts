@@ -18,6 +18,11 @@ export const commonEnv = z.object({
   GROQ_MODEL: z.string().min(1).default('llama-3.3-70b-versatile'),
   GROQ_BASE_URL: z.url().optional(),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool,
+  /** New tickets go to the least-loaded agent. Off: agents pull work with tickets.claim. */
+  AUTO_ASSIGN: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
   /** Connections per process. Default 10. */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
 });
@@ -29,7 +34,11 @@ export const serverEnv = commonEnv.extend({
 });
 export type ServerEnv = z.infer<typeof serverEnv>;
 
-export const workerEnv = commonEnv.extend({ DATABASE_URL: postgresUrl });
+export const workerEnv = commonEnv.extend({
+  DATABASE_URL: postgresUrl,
+  /** Serve this worker's Prometheus metrics on 127.0.0.1:<port>/metrics. Unset: off. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+});
 export type WorkerEnv = z.infer<typeof workerEnv>;
 
 export const startEnv = serverEnv.extend({

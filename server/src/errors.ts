@@ -66,6 +66,8 @@ export function fromPgError(err: unknown): unknown {
     case '22P02':
     case '22021': // e.g. a NUL byte in text
       return new AppError('BAD_REQUEST', `${field ?? 'input'} is not valid (${e.constraint ?? e.code})`, { field, cause: err });
+    case 'RD409': // raised by the open-tickets trigger
+      return new AppError('CONFLICT', 'the assignee is at capacity', { field: 'assigneeId', cause: err });
     case '23503':
       return new AppError('BAD_REQUEST', `${field ?? 'a referenced row'} does not exist`, { field, cause: err });
     case '40001':

@@ -1,7 +1,9 @@
 // `npm run server`: one API server process against DATABASE_URL.
 import type { AddressInfo } from 'node:net';
 import { createDb } from '@relaydesk/db';
+import { createBoss, ensureQueues } from '@relaydesk/worker/queues';
 import { createApp } from './app.ts';
+import { createJobs } from './jobs.ts';
 import { loadEnv, serverEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 
@@ -13,7 +15,18 @@ const db = createDb(env.DATABASE_URL, {
   onError: (err) => log.warn({ err }, 'idle database connection lost'),
 });
 
-const app = createApp({ db, log });
+// The server only sends jobs and reads queue stats: workers run maintenance.
+const boss = createBoss(env.DATABASE_URL, { max: 2, applicationName: 'relaydesk-server-boss', supervise: false });
+boss.on('error', (err) => log.warn({ err }, 'pg-boss error'));
+const jobs = createJobs(boss, env.AUTO_ASSIGN, async () => {
+  await boss.start();
+  await ensureQueues(boss);
+});
+// Started now when the database answers; otherwise on the first send, so a
+// server booted during a database outage recovers by itself.
+await jobs.ready().catch((err) => log.error({ err }, 'pg-boss could not start yet'));
+
+const app = createApp({ db, log, jobs });
 const server = app.listen(env.PORT, env.HOST);
 server.on('error', (err: NodeJS.ErrnoException) => {
   const why = err.code === 'EADDRINUSE' ? `port ${env.PORT} on ${env.HOST} is already in use; set PORT to a free port` : err.message;
@@ -39,6 +52,7 @@ async function shutdown(reason: string) {
   server.close();
   server.closeIdleConnections();
   await new Promise((r) => server.once('close', r));
+  await boss.stop({ graceful: false, close: true }).catch(() => {});
   await db.destroy();
   log.info('stopped');
   process.exit(0);

@@ -3,6 +3,7 @@ import { authRouter } from './routers/auth.ts';
 import { contactsRouter } from './routers/contacts.ts';
 import { checkHealth } from './routers/health.ts';
 import { messagesRouter } from './routers/messages.ts';
+import { queuesRouter } from './routers/queues.ts';
 import { ticketsRouter } from './routers/tickets.ts';
 import { usersRouter } from './routers/users.ts';
 import { publicProcedure, router } from './trpc.ts';
@@ -16,6 +17,7 @@ export const appRouter = router({
   contacts: contactsRouter,
   tickets: ticketsRouter,
   messages: messagesRouter,
+  queues: queuesRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -4,6 +4,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { Kysely } from 'kysely';
 import type { Database, Role } from '@relaydesk/db';
 import { AppError, fromPgError } from './errors.ts';
+import type { Jobs } from './jobs.ts';
 import type { Logger } from './logger.ts';
 
 /** The authenticated caller: never carries a hash or a secret. */
@@ -18,6 +19,8 @@ export interface SessionUser {
 
 export interface ContextInner {
   db: Kysely<Database>;
+  /** Sends jobs inside a write's transaction. */
+  jobs: Jobs;
   log: Logger;
   user: SessionUser | null;
   /** Client address, for rate limits. */

@@ -47,13 +47,14 @@ export function useWorld(label: string): World {
     world.makeUser = async (role, name, extra = {}) => {
       const n = ++counter;
       const email = `${role}${n}-${label}@example.com`.toLowerCase();
-      const user = await createUser(tdb.db, { name: name ?? `${role} ${n}`, email, role, ...extra });
+      const user = await createUser(tdb.db, null, { name: name ?? `${role} ${n}`, email, role, ...extra });
       const t = await issueToken(tdb.db, user.id, 'test');
       return { id: user.id, email, role, contactId: user.contactId, token: t.token, tokenId: t.id, rd: world.client(t.token) };
     };
     world.admin = await world.makeUser('admin');
-    world.agent = await world.makeUser('agent');
-    world.agent2 = await world.makeUser('agent');
+    // Room for the many tickets tests assign to them (capacity is enforced).
+    world.agent = await world.makeUser('agent', undefined, { capacity: 1000 });
+    world.agent2 = await world.makeUser('agent', undefined, { capacity: 1000 });
     world.customer = await world.makeUser('customer');
     world.customer2 = await world.makeUser('customer');
   });

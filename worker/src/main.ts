@@ -1,37 +1,59 @@
 // `npm run worker`: one worker process against DATABASE_URL. Run as many as
-// the load needs. It has no queues yet: the job backbone adds them.
-import { sql } from 'kysely';
+// the load needs: they share every queue through pg-boss (SKIP LOCKED), and
+// each job's effect happens once.
 import { createDb } from '@relaydesk/db';
 import { loadEnv, workerEnv } from '@relaydesk/server/env';
 import { createLogger } from '@relaydesk/server/logger';
+import { ticketAssign } from './jobs/ticket-assign.ts';
+import { createBoss, ensureQueues } from './queues.ts';
+import { runJobs } from './runner.ts';
+import { startWorkerMetrics, workerMetrics } from './metrics.ts';
 
 const env = loadEnv(workerEnv);
 const log = createLogger('worker', env.LOG_LEVEL);
 const db = createDb(env.DATABASE_URL, {
-  max: 2,
+  max: env.DB_POOL_SIZE,
   applicationName: 'relaydesk-worker',
   onError: (err) => log.warn({ err }, 'idle database connection lost'),
 });
+const boss = createBoss(env.DATABASE_URL, { max: 4, applicationName: 'relaydesk-worker-boss', supervise: true });
+// pg-boss reports lost connections here and keeps retrying; it must not crash the process.
+boss.on('error', (err) => log.warn({ err }, 'pg-boss error'));
+boss.on('warning', (w) => log.warn({ warning: w }, 'pg-boss warning'));
 
 try {
-  await sql`select 1`.execute(db);
+  await boss.start();
+  await ensureQueues(boss);
 } catch (err) {
-  log.fatal({ err }, 'cannot reach the database');
-  console.error(`Worker failed to start: cannot reach DATABASE_URL (${(err as Error).message})`);
+  log.fatal({ err }, 'cannot start the job system');
+  console.error(`Worker failed to start: ${(err as Error).message}`);
   process.exit(1);
 }
-log.info('worker ready');
+
+const metrics = workerMetrics();
+const onSettled = metrics.onSettled;
+if (env.AUTO_ASSIGN) {
+  await runJobs(boss, db, log, ticketAssign, { onSettled });
+  // The backstop: waiting tickets get assigned even if a drain was never sent.
+  await boss.schedule('ticket.assign', '* * * * *', { reason: 'sweep' });
+} else {
+  await boss.unschedule('ticket.assign').catch(() => {});
+}
+const metricsServer = env.WORKER_METRICS_PORT !== undefined ? await startWorkerMetrics(metrics, env.WORKER_METRICS_PORT, log) : undefined;
+
+log.info({ autoAssign: env.AUTO_ASSIGN }, 'worker ready');
 process.send?.({ type: 'ready' });
-// Nothing to poll yet; keep the process alive until told to stop.
-const keepAlive = setInterval(() => {}, 1 << 30);
 
 let stopping = false;
 async function shutdown(reason: string) {
   if (stopping) return;
   stopping = true;
-  log.info({ reason }, 'shutting down');
-  clearInterval(keepAlive);
+  log.info({ reason }, 'shutting down: finishing jobs in flight');
+  // Graceful: stop fetching, let handlers finish (bounded), then close.
+  await boss.stop({ graceful: true, timeout: 20_000 }).catch((err) => log.warn({ err }, 'pg-boss stop'));
+  metricsServer?.close();
   await db.destroy();
+  log.info('stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

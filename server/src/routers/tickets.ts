@@ -3,11 +3,12 @@ import { sql, type Kysely } from 'kysely';
 import { CATEGORIES, PRIORITIES, STATUSES, type Database, type Ticket, type TicketUpdate } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
 import { AppError } from '../errors.ts';
-import { appendEvent, type Actor } from '../queries/events.ts';
+import { sendAssignDrain, type Jobs } from '../jobs.ts';
+import { appendEvent, appendEvents, type Actor } from '../queries/events.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { listMessages } from '../queries/messages.ts';
 import { getTicket, listTickets, lockTicket, ticketColumns, ticketStats, updateTicketRow } from '../queries/tickets.ts';
-import { adminProcedure, authedProcedure, router, staffProcedure, type SessionUser } from '../trpc.ts';
+import { adminProcedure, authedProcedure, roleProcedure, router, staffProcedure, type SessionUser } from '../trpc.ts';
 import { assertCanModify, assertCanRead } from './access.ts';
 import { messageDto, messageOutput } from './messages.ts';
 import { email, id, iso, isoDate, isoOrNull, limit, name, nonBlank, page, pageOf, text } from './shared.ts';
@@ -84,7 +85,7 @@ const createInput = z.object({
   contact: z.object({ email, name }).optional(),
 });
 
-export async function createTicket(db: Kysely<Database>, user: SessionUser, input: z.infer<typeof createInput>) {
+export async function createTicket(db: Kysely<Database>, jobs: Jobs, user: SessionUser, input: z.infer<typeof createInput>) {
   if (user.role === 'customer' && input.contact) {
     throw new AppError('FORBIDDEN', 'customers file tickets as themselves; omit contact', { field: 'contact' });
   }
@@ -111,6 +112,7 @@ export async function createTicket(db: Kysely<Database>, user: SessionUser, inpu
       .executeTakeFirstOrThrow();
     const dto = ticketDto(ticket);
     await appendEvent(trx, { type: 'ticket.created', ticketId: ticket.id, actor: userActor(user), data: { ticket: dto } });
+    if (jobs.autoAssign) await jobs.send(trx, 'ticket.assign', { ticketId: ticket.id, reason: 'created' });
     return dto;
   });
 }
@@ -142,7 +144,11 @@ async function assertAssignable(db: Kysely<Database>, assigneeId: string) {
   }
 }
 
-export async function updateTicket(db: Kysely<Database>, user: SessionUser, input: UpdateInput) {
+/** An open ticket left its assignee (resolved, closed, reassigned, deleted): a slot freed. */
+const freesSlot = (before: { status: string; assignee_id: string | null }, after: { status: string; assignee_id: string | null } | null) =>
+  before.assignee_id !== null && !closed(before.status) && (after === null || closed(after.status) || after.assignee_id !== before.assignee_id);
+
+export async function updateTicket(db: Kysely<Database>, jobs: Jobs, user: SessionUser, input: UpdateInput) {
   const fields = patchable.filter((f) => input[f] !== undefined);
   if (fields.length === 0) throw new AppError('BAD_REQUEST', 'nothing to update: give at least one field');
   return db.transaction().execute(async (trx) => {
@@ -187,7 +193,65 @@ export async function updateTicket(db: Kysely<Database>, user: SessionUser, inpu
     if (changes.status && input.status === 'resolved') {
       await appendEvent(trx, { type: 'ticket.resolved', ticketId: ticket.id, actor, data: { resolution: updated.resolution } });
     }
+    if (freesSlot(ticket, updated)) await sendAssignDrain(jobs, trx, ticket.id);
     return ticketDto(updated);
+  });
+}
+
+// ---- claim ----------------------------------------------------------------
+
+/**
+ * Tops the agent's open assigned tickets up to `limit` (and never past their
+ * capacity) from the unassigned ones, oldest first, and returns all of the
+ * agent's open tickets, oldest first. Race-free: the agent's own row is locked
+ * for the duration, and tickets are taken with SKIP LOCKED, so concurrent
+ * claimers never wait on each other's tickets and never share one.
+ */
+export async function claimTickets(db: Kysely<Database>, user: SessionUser, limit: number) {
+  return db.transaction().execute(async (trx) => {
+    const me = await trx
+      .selectFrom('users')
+      .select(['open_tickets', 'capacity'])
+      .where('id', '=', user.id)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    const want = Math.min(limit, me.capacity) - me.open_tickets;
+    let claimed: { id: string; version: number }[] = [];
+    if (want > 0) {
+      claimed = await trx
+        .updateTable('tickets')
+        .set({ assignee_id: user.id, version: sql`version + 1`, updated_at: sql`now()` })
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('tickets')
+            .select('id')
+            .where('assignee_id', 'is', null)
+            .where('status', '=', 'open')
+            .orderBy('id')
+            .limit(want)
+            .forUpdate()
+            .skipLocked(),
+        )
+        .returning(['id', 'version'])
+        .execute();
+      await appendEvents(
+        trx,
+        claimed.map((t) => ({
+          type: 'ticket.assigned',
+          ticketId: t.id,
+          actor: userActor(user),
+          data: { from: null, to: user.id, reason: 'claim', version: t.version },
+        })),
+      );
+    }
+    const items = await trx
+      .selectFrom('tickets')
+      .select(ticketColumns)
+      .where('assignee_id', '=', user.id)
+      .where('status', 'not in', ['resolved', 'closed'])
+      .orderBy('id')
+      .execute();
+    return { items: items.map(ticketDto), claimed: claimed.length };
   });
 }
 
@@ -215,7 +279,7 @@ export const ticketsRouter = router({
   create: authedProcedure
     .input(createInput)
     .output(ticketOutput)
-    .mutation(({ ctx, input }) => createTicket(ctx.db, ctx.user, input)),
+    .mutation(({ ctx, input }) => createTicket(ctx.db, ctx.jobs, ctx.user, input)),
 
   list: authedProcedure
     .input(listInput)
@@ -244,7 +308,7 @@ export const ticketsRouter = router({
   update: authedProcedure
     .input(updateInput)
     .output(ticketOutput)
-    .mutation(({ ctx, input }) => updateTicket(ctx.db, ctx.user, input)),
+    .mutation(({ ctx, input }) => updateTicket(ctx.db, ctx.jobs, ctx.user, input)),
 
   resolve: authedProcedure
     .input(z.object({ id, resolution: text().max(20_000).optional() }))
@@ -267,6 +331,7 @@ export const ticketsRouter = router({
           data: { changes: { status: { from: ticket.status, to: 'resolved' } }, version: updated.version },
         });
         await appendEvent(trx, { type: 'ticket.resolved', ticketId: ticket.id, actor, data: { resolution: updated.resolution } });
+        if (freesSlot(ticket, updated)) await sendAssignDrain(ctx.jobs, trx, ticket.id);
         return ticketDto(updated);
       }),
     ),
@@ -276,8 +341,13 @@ export const ticketsRouter = router({
     .output(z.object({ id: z.uuid(), deleted: z.literal(true) }))
     .mutation(({ ctx, input }) =>
       ctx.db.transaction().execute(async (trx) => {
-        const gone = await trx.deleteFrom('tickets').where('id', '=', input.id).returning(['id', 'number', 'title']).executeTakeFirst();
+        const gone = await trx
+          .deleteFrom('tickets')
+          .where('id', '=', input.id)
+          .returning(['id', 'number', 'title', 'status', 'assignee_id'])
+          .executeTakeFirst();
         if (!gone) throw new AppError('NOT_FOUND', 'ticket not found');
+        if (freesSlot(gone, null)) await sendAssignDrain(ctx.jobs, trx, gone.id);
         await appendEvent(trx, {
           type: 'ticket.deleted',
           ticketId: gone.id,
@@ -287,6 +357,11 @@ export const ticketsRouter = router({
         return { id: gone.id, deleted: true as const };
       }),
     ),
+
+  claim: roleProcedure('agent')
+    .input(z.object({ limit: z.number().int().min(1).max(15).default(15) }).default({ limit: 15 }))
+    .output(z.object({ items: z.array(ticketOutput), claimed: z.number().int() }))
+    .mutation(({ ctx, input }) => claimTickets(ctx.db, ctx.user, input.limit)),
 
   stats: staffProcedure
     .output(

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { uuidv7 } from 'uuidv7';
 import { hashPassword, issueToken } from '../auth.ts';
 import { AppError } from '../errors.ts';
+import { sendAssignDrain, type Jobs } from '../jobs.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { countActiveAdmins, getUser, listTokens, listUsers, userColumns } from '../queries/users.ts';
 import { adminProcedure, router } from '../trpc.ts';
@@ -44,7 +45,7 @@ export function userDto(u: Pick<User, (typeof userColumns)[number]>): UserOutput
 const createInput = z.object({ name, email, role, password: password.optional(), capacity: capacity.optional() });
 
 /** Creates a user; a customer also gets (or is linked to) the contact of their email. */
-export async function createUser(db: Kysely<Database>, input: z.infer<typeof createInput>) {
+export async function createUser(db: Kysely<Database>, jobs: Jobs | null, input: z.infer<typeof createInput>) {
   const passwordHash = input.password ? await hashPassword(input.password) : null;
   return db.transaction().execute(async (trx) => {
     const contactId = input.role === 'customer' ? await upsertContact(trx, input.email, input.name) : null;
@@ -61,6 +62,8 @@ export async function createUser(db: Kysely<Database>, input: z.infer<typeof cre
       })
       .returning(userColumns)
       .executeTakeFirstOrThrow();
+    // A new agent is new capacity for tickets that wait.
+    if (jobs && row.role === 'agent') await sendAssignDrain(jobs, trx);
     return userDto(row);
   });
 }
@@ -77,7 +80,7 @@ export const usersRouter = router({
   create: adminProcedure
     .input(createInput)
     .output(userOutput)
-    .mutation(({ ctx, input }) => createUser(ctx.db, input)),
+    .mutation(({ ctx, input }) => createUser(ctx.db, ctx.jobs, input)),
 
   list: adminProcedure
     .input(z.object({ role: role.optional(), active: z.boolean().optional(), cursor: id.optional(), limit }).default({ limit: 25 }))
@@ -121,6 +124,10 @@ export const usersRouter = router({
           .where('id', '=', userId)
           .returning(userColumns)
           .executeTakeFirstOrThrow();
+        // More capacity, a reactivated or new agent: waiting tickets may now fit.
+        if (row.role === 'agent' && row.active && (patch.capacity !== undefined || patch.active || patch.role)) {
+          await sendAssignDrain(ctx.jobs, trx);
+        }
         return userDto(row);
       });
     }),

@@ -1,6 +1,7 @@
-// `npm run migrate`: applies migrations to DATABASE_URL.
-import { createDb } from './pool.ts';
-import { migrateToLatest } from './migrate.ts';
+// `npm run migrate`: applies migrations to DATABASE_URL and installs the
+// job queues (pg-boss schema `pgboss`).
+import { createDb, migrateToLatest } from '@relaydesk/db';
+import { installQueues } from '@relaydesk/worker/queues';
 
 const url = process.env.DATABASE_URL;
 if (!url) {
@@ -11,6 +12,8 @@ const db = createDb(url, { max: 1, applicationName: 'relaydesk-migrate' });
 try {
   const applied = await migrateToLatest(db);
   console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
+  await installQueues(url);
+  console.log('job queues ready');
 } catch (err) {
   console.error(`migration failed: ${(err as Error).message}`);
   process.exitCode = 1;

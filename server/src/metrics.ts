@@ -1,0 +1,51 @@
+// Prometheus metrics for GET /metrics: HTTP latency by procedure, queue
+// depths (read from pg-boss at scrape time), and the process defaults.
+import type { Kysely } from 'kysely';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Database } from '@relaydesk/db';
+import { queueCounts } from './queries/queues.ts';
+
+export function createServerMetrics(db: Kysely<Database>) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'relaydesk_server_' });
+  const httpDuration = new Histogram({
+    name: 'relaydesk_http_request_duration_seconds',
+    help: 'HTTP request latency by tRPC procedure and status code',
+    labelNames: ['procedure', 'status'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const httpErrors = new Counter({
+    name: 'relaydesk_http_errors_total',
+    help: 'HTTP responses with status >= 500 by procedure',
+    labelNames: ['procedure'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'relaydesk_queue_jobs',
+    help: 'Jobs per queue and state (queued, active, completed, failed, dead_lettered)',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const q of await queueCounts(db)) {
+        this.set({ queue: q.name, state: 'queued' }, q.queued);
+        this.set({ queue: q.name, state: 'active' }, q.active);
+        this.set({ queue: q.name, state: 'completed' }, q.completed);
+        this.set({ queue: q.name, state: 'failed' }, q.failed);
+        this.set({ queue: q.name, state: 'dead_lettered' }, q.deadLettered);
+      }
+    },
+  });
+  return {
+    registry,
+    /** Records one request; a batch counts once for each procedure in it. */
+    observe(path: string, status: number, seconds: number) {
+      for (const procedure of path.split(',')) {
+        httpDuration.observe({ procedure, status: String(status) }, seconds);
+        if (status >= 500) httpErrors.inc({ procedure });
+      }
+    },
+  };
+}
+export type ServerMetrics = ReturnType<typeof createServerMetrics>;

@@ -1,0 +1,87 @@
+// ticket.assign: gives waiting tickets, oldest first, to the active agent
+// under capacity with the fewest open tickets (ties: idle longest).
+//
+// Every job drains: it assigns as many waiting tickets as capacity allows, so
+// a new ticket never jumps the queue, and any job sent when capacity frees (a
+// resolve, a capacity change, a new agent) or by the minute-by-minute sweep
+// assigns what has been waiting. Idempotent by construction: a ticket is
+// taken only while unassigned, under its row lock.
+import { sql, type Transaction } from 'kysely';
+import { z } from 'zod';
+import type { Database } from '@relaydesk/db';
+import { appendEvent } from '@relaydesk/server/queries/events';
+import { defineJob } from '../runner.ts';
+
+export const queue = 'ticket.assign';
+
+export const payload = z.object({
+  /** The ticket that caused this job, for the logs; every job drains the whole backlog. */
+  ticketId: z.uuid().optional(),
+  reason: z.enum(['created', 'capacity', 'sweep', 'manual']),
+});
+export type AssignPayload = z.infer<typeof payload>;
+
+/** Tickets one job assigns at most, so a huge backlog is shared across workers. */
+const MAX_PER_JOB = 200;
+// Serialises the choice of agent across workers, so "fewest open tickets" is exact.
+const ASSIGN_LOCK = 7390125;
+
+/** Assigns the oldest waiting ticket if any agent has room; false when done. */
+export async function assignOldestWaiting(trx: Transaction<Database>): Promise<boolean> {
+  await sql`select pg_advisory_xact_lock(${ASSIGN_LOCK})`.execute(trx);
+  const ticket = await trx
+    .selectFrom('tickets')
+    .select(['id'])
+    .where('assignee_id', 'is', null)
+    .where('status', '=', 'open')
+    .orderBy('id')
+    .limit(1)
+    .forUpdate()
+    .skipLocked()
+    .executeTakeFirst();
+  if (!ticket) return false;
+  const agent = await trx
+    .selectFrom('users')
+    .select('id')
+    .where('role', '=', 'agent')
+    .where('active', '=', true)
+    .whereRef('open_tickets', '<', 'capacity')
+    .orderBy('open_tickets')
+    .orderBy(sql`last_assigned_at asc nulls first`)
+    .orderBy('id')
+    .limit(1)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!agent) return false; // everyone is full: the ticket waits for the next drain
+  const updated = await trx
+    .updateTable('tickets')
+    .set({ assignee_id: agent.id, version: sql`version + 1`, updated_at: sql`now()` })
+    .where('id', '=', ticket.id)
+    .returning(['version'])
+    .executeTakeFirstOrThrow();
+  await appendEvent(trx, {
+    type: 'ticket.assigned',
+    ticketId: ticket.id,
+    actor: { type: 'worker', id: null },
+    data: { from: null, to: agent.id, reason: 'auto', version: updated.version },
+  });
+  return true;
+}
+
+export const ticketAssign = defineJob({
+  queue,
+  schema: payload,
+  async handle(_data, ctx) {
+    const holdMs = Number(process.env.RELAYDESK_TEST_JOB_HOLD_MS ?? 0);
+    for (let i = 0; i < MAX_PER_JOB; i++) {
+      const assigned = await ctx.db.transaction().execute(async (trx) => {
+        const done = await assignOldestWaiting(trx);
+        // Fault-injection for tests: keep the transaction open so a killed
+        // worker dies in the middle of a job.
+        if (holdMs > 0 && done) await new Promise((r) => setTimeout(r, holdMs));
+        return done;
+      });
+      if (!assigned) return;
+    }
+  },
+});

@@ -1,0 +1,68 @@
+// The queues of DESIGN.md, each with its retry policy and a dead-letter queue
+// (`<name>.dead`). Shared by the server (which sends) and the worker (which runs).
+import { PgBoss, type Queue } from 'pg-boss';
+
+export const QUEUE_NAMES = ['ticket.classify', 'ticket.assign', 'ticket.ai-draft', 'webhook.deliver'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+export const deadLetterOf = (q: QueueName) => `${q}.dead`;
+
+type Policy = Omit<Queue, 'name' | 'deadLetter'>;
+
+export const QUEUE_POLICIES: Record<QueueName, Policy> = {
+  // Cheap, idempotent, and the backlog drains on the next run anyway.
+  'ticket.assign': { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, expireInSeconds: 60 },
+  // LLM calls: a few tries, then the built-in classifier has already answered.
+  'ticket.classify': { retryLimit: 4, retryDelay: 5, retryBackoff: true, retryDelayMax: 300, expireInSeconds: 120 },
+  'ticket.ai-draft': { retryLimit: 3, retryDelay: 5, retryBackoff: true, retryDelayMax: 300, expireInSeconds: 300 },
+  // Receivers go down for hours: back off to an hour, for about a day.
+  'webhook.deliver': { retryLimit: 20, retryDelay: 10, retryBackoff: true, retryDelayMax: 3600, expireInSeconds: 60 },
+};
+
+const DEAD_LETTER_POLICY: Policy = { retryLimit: 0, deleteAfterSeconds: 30 * 24 * 3600, retentionSeconds: 30 * 24 * 3600 };
+
+export interface BossOptions {
+  /** Connections pg-boss may hold. Default 4. */
+  max?: number;
+  applicationName?: string;
+  /** Run pg-boss maintenance (expiry, retention) from this instance. Workers do; the server doesn't. */
+  supervise?: boolean;
+  /** How often expired jobs are found and retried, in seconds. Default 10. */
+  superviseIntervalSeconds?: number;
+}
+
+export function createBoss(url: string, opts: BossOptions = {}): PgBoss {
+  return new PgBoss({
+    connectionString: url,
+    schema: 'pgboss',
+    max: opts.max ?? 4,
+    application_name: opts.applicationName ?? 'relaydesk-boss',
+    supervise: opts.supervise ?? false,
+    schedule: opts.supervise ?? false,
+    superviseIntervalSeconds: opts.superviseIntervalSeconds ?? 10,
+  });
+}
+
+/** Creates (or brings up to date) every queue and its dead-letter queue. */
+export async function ensureQueues(boss: PgBoss): Promise<void> {
+  const existing = new Set((await boss.getQueues()).map((q) => q.name));
+  for (const name of QUEUE_NAMES) {
+    const dead = deadLetterOf(name);
+    if (!existing.has(dead)) await boss.createQueue(dead, DEAD_LETTER_POLICY);
+    const policy = QUEUE_POLICIES[name];
+    if (existing.has(name)) await boss.updateQueue(name, policy);
+    else await boss.createQueue(name, { ...policy, deadLetter: dead });
+  }
+}
+
+/** Installs pg-boss's schema and the queues (migrations, tests' template). */
+export async function installQueues(url: string): Promise<void> {
+  const boss = createBoss(url, { max: 1, applicationName: 'relaydesk-install' });
+  boss.on('error', () => {});
+  await boss.start();
+  try {
+    await ensureQueues(boss);
+  } finally {
+    await boss.stop({ graceful: false, close: true });
+  }
+}

@@ -1,0 +1,96 @@
+// Runs one queue's jobs: parses the payload, runs the handler, and turns the
+// outcome into a pg-boss disposition. A payload that fails its schema, or an
+// AppError that retrying can't fix, goes straight to the dead-letter queue
+// with the reason; anything else is retried with the queue's backoff.
+import { fromKysely, type Job, type JobResult, type PgBoss } from 'pg-boss';
+import type { Kysely, Transaction } from 'kysely';
+import type { z } from 'zod';
+import type { Database } from '@relaydesk/db';
+import { AppError } from '@relaydesk/server/errors';
+import type { Logger } from '@relaydesk/server/logger';
+import type { QueueName } from './queues.ts';
+
+export interface JobContext {
+  db: Kysely<Database>;
+  boss: PgBoss;
+  log: Logger;
+  job: Job<unknown>;
+  /**
+   * Completes this attempt of the job inside `trx`, so the job's effect and
+   * its completion commit together. If the attempt was taken away meanwhile
+   * (it expired and was handed to another worker), it throws and `trx` rolls
+   * back: the effect happens once, whoever finishes.
+   */
+  completeIn(trx: Transaction<Database>): Promise<void>;
+}
+
+export interface JobDefinition<S extends z.ZodType> {
+  queue: QueueName;
+  schema: S;
+  handle(data: z.infer<S>, ctx: JobContext): Promise<void>;
+}
+
+export const defineJob = <S extends z.ZodType>(def: JobDefinition<S>) => def;
+
+export interface RunOptions {
+  /** Jobs fetched per poll. Default 10. */
+  batchSize?: number;
+  /** Seconds between polls when idle. Default 0.5. */
+  pollingIntervalSeconds?: number;
+  /** Observes every finished job (metrics). */
+  onSettled?: (queue: QueueName, outcome: JobResult['status'], seconds: number) => void;
+}
+
+export async function runJobs<S extends z.ZodType>(
+  boss: PgBoss,
+  db: Kysely<Database>,
+  log: Logger,
+  def: JobDefinition<S>,
+  opts: RunOptions = {},
+): Promise<string> {
+  return boss.work(
+    def.queue,
+    { batchSize: opts.batchSize ?? 10, pollingIntervalSeconds: opts.pollingIntervalSeconds ?? 0.5, perJobResults: true },
+    async (jobs): Promise<JobResult[]> =>
+      Promise.all(
+        jobs.map(async (job) => {
+          const started = performance.now();
+          const jobLog = log.child({ queue: def.queue, jobId: job.id, attempt: job.retryCount });
+          const result = await runOne(def, job, { db, boss, log: jobLog, job, completeIn: (trx) => completeIn(boss, def.queue, job, trx) });
+          if (result.status !== 'completed') jobLog.warn({ outcome: result.status, output: result.output }, 'job did not complete');
+          opts.onSettled?.(def.queue, result.status, (performance.now() - started) / 1000);
+          return result;
+        }),
+      ),
+  );
+}
+
+async function runOne<S extends z.ZodType>(def: JobDefinition<S>, job: Job<unknown>, ctx: JobContext): Promise<JobResult> {
+  const parsed = def.schema.safeParse(job.data);
+  if (!parsed.success) {
+    return {
+      id: job.id,
+      status: 'deadletter',
+      output: { reason: 'invalid payload', issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+    };
+  }
+  try {
+    await def.handle(parsed.data, ctx);
+    return { id: job.id, status: 'completed' };
+  } catch (err) {
+    if (err instanceof AppError && !err.retryable) {
+      return { id: job.id, status: 'deadletter', output: { reason: err.message, code: err.code } };
+    }
+    ctx.log.warn({ err }, 'job failed; will retry');
+    return { id: job.id, status: 'failed', output: { reason: (err as Error).message } };
+  }
+}
+
+async function completeIn(boss: PgBoss, queue: QueueName, job: Job<unknown>, trx: Transaction<Database>) {
+  const res = (await boss.complete(queue, { id: job.id, retryCount: job.retryCount }, null, { db: fromKysely(trx) })) as {
+    affected?: number;
+  };
+  if (res.affected !== 1) {
+    throw new AppError('CONFLICT', 'this attempt no longer holds the job (it expired and went to another worker)');
+  }
+}
