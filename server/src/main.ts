@@ -5,19 +5,19 @@ import { createBoss, ensureQueues } from '@relaydesk/worker/queues';
 import { createApp } from './app.ts';
 import { createJobs } from './jobs.ts';
 import { loadEnv, serverEnv } from './env.ts';
-import { createLogger } from './logger.ts';
+import { brief, createLogger } from './logger.ts';
 
 const env = loadEnv(serverEnv);
 const log = createLogger('server', env.LOG_LEVEL);
 const db = createDb(env.DATABASE_URL, {
   max: env.DB_POOL_SIZE,
   applicationName: 'relaydesk-server',
-  onError: (err) => log.warn({ err }, 'idle database connection lost'),
+  onError: (err) => log.warn({ err: brief(err) }, 'idle database connection lost'),
 });
 
 // The server only sends jobs and reads queue stats: workers run maintenance.
 const boss = createBoss(env.DATABASE_URL, { max: 2, applicationName: 'relaydesk-server-boss', supervise: false });
-boss.on('error', (err) => log.warn({ err }, 'pg-boss error'));
+boss.on('error', (err) => log.warn({ err: brief(err) }, 'pg-boss error'));
 const jobs = createJobs(boss, env.AUTO_ASSIGN, async () => {
   await boss.start();
   await ensureQueues(boss);

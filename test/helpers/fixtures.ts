@@ -19,9 +19,12 @@ export interface Actor {
   rd: RelaydeskClient;
 }
 
-export interface World extends TestDatabase {
+export interface World extends Omit<TestDatabase, 'url'> {
   server: ServerProcess;
+  /** The server's base URL. */
   url: string;
+  /** The test database's connection URL. */
+  dbUrl: string;
   anon: RelaydeskClient;
   admin: Actor;
   agent: Actor;
@@ -40,6 +43,7 @@ export function useWorld(label: string): World {
   beforeAll(async () => {
     const tdb = await createTestDatabase(label);
     Object.assign(world, tdb);
+    world.dbUrl = tdb.url;
     world.server = await startServer(tdb.url);
     world.url = world.server.url;
     world.client = (token?: string) => createRelaydeskClient({ url: world.url, token });

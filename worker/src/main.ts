@@ -3,7 +3,7 @@
 // each job's effect happens once.
 import { createDb } from '@relaydesk/db';
 import { loadEnv, workerEnv } from '@relaydesk/server/env';
-import { createLogger } from '@relaydesk/server/logger';
+import { brief, createLogger } from '@relaydesk/server/logger';
 import { ticketAssign } from './jobs/ticket-assign.ts';
 import { createBoss, ensureQueues } from './queues.ts';
 import { runJobs } from './runner.ts';
@@ -14,11 +14,11 @@ const log = createLogger('worker', env.LOG_LEVEL);
 const db = createDb(env.DATABASE_URL, {
   max: env.DB_POOL_SIZE,
   applicationName: 'relaydesk-worker',
-  onError: (err) => log.warn({ err }, 'idle database connection lost'),
+  onError: (err) => log.warn({ err: brief(err) }, 'idle database connection lost'),
 });
 const boss = createBoss(env.DATABASE_URL, { max: 4, applicationName: 'relaydesk-worker-boss', supervise: true });
 // pg-boss reports lost connections here and keeps retrying; it must not crash the process.
-boss.on('error', (err) => log.warn({ err }, 'pg-boss error'));
+boss.on('error', (err) => log.warn({ err: brief(err) }, 'pg-boss error'));
 boss.on('warning', (w) => log.warn({ warning: w }, 'pg-boss warning'));
 
 try {

@@ -40,6 +40,8 @@ export function createBoss(url: string, opts: BossOptions = {}): PgBoss {
     supervise: opts.supervise ?? false,
     schedule: opts.supervise ?? false,
     superviseIntervalSeconds: opts.superviseIntervalSeconds ?? 10,
+    // Expired jobs (a worker killed mid-job) are found by the monitor pass: keep it as frequent.
+    monitorIntervalSeconds: opts.superviseIntervalSeconds ?? 10,
   });
 }
 

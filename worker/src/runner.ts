@@ -50,7 +50,13 @@ export async function runJobs<S extends z.ZodType>(
 ): Promise<string> {
   return boss.work(
     def.queue,
-    { batchSize: opts.batchSize ?? 10, pollingIntervalSeconds: opts.pollingIntervalSeconds ?? 0.5, perJobResults: true },
+    {
+      batchSize: opts.batchSize ?? 10,
+      pollingIntervalSeconds: opts.pollingIntervalSeconds ?? 0.5,
+      // A full batch means more is waiting: fetch again at once instead of sleeping.
+      burstWhenBatchFull: true,
+      perJobResults: true,
+    },
     async (jobs): Promise<JobResult[]> =>
       Promise.all(
         jobs.map(async (job) => {

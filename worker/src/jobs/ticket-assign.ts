@@ -22,50 +22,59 @@ export const payload = z.object({
 export type AssignPayload = z.infer<typeof payload>;
 
 /** Tickets one job assigns at most, so a huge backlog is shared across workers. */
-const MAX_PER_JOB = 200;
+const MAX_PER_JOB = 500;
+/** Tickets per transaction: one lock round trip for many assignments. */
+const BATCH = 50;
 // Serialises the choice of agent across workers, so "fewest open tickets" is exact.
 const ASSIGN_LOCK = 7390125;
 
-/** Assigns the oldest waiting ticket if any agent has room; false when done. */
-export async function assignOldestWaiting(trx: Transaction<Database>): Promise<boolean> {
+/**
+ * Assigns up to `max` waiting tickets, oldest first, each to the least-loaded
+ * agent with room at that moment. Returns how many it assigned: fewer than
+ * `max` means the backlog is empty or everyone is full.
+ */
+export async function assignWaiting(trx: Transaction<Database>, max: number): Promise<number> {
   await sql`select pg_advisory_xact_lock(${ASSIGN_LOCK})`.execute(trx);
-  const ticket = await trx
+  const tickets = await trx
     .selectFrom('tickets')
     .select(['id'])
     .where('assignee_id', 'is', null)
     .where('status', '=', 'open')
     .orderBy('id')
-    .limit(1)
+    .limit(max)
     .forUpdate()
     .skipLocked()
-    .executeTakeFirst();
-  if (!ticket) return false;
-  const agent = await trx
-    .selectFrom('users')
-    .select('id')
-    .where('role', '=', 'agent')
-    .where('active', '=', true)
-    .whereRef('open_tickets', '<', 'capacity')
-    .orderBy('open_tickets')
-    .orderBy(sql`last_assigned_at asc nulls first`)
-    .orderBy('id')
-    .limit(1)
-    .forUpdate()
-    .executeTakeFirst();
-  if (!agent) return false; // everyone is full: the ticket waits for the next drain
-  const updated = await trx
-    .updateTable('tickets')
-    .set({ assignee_id: agent.id, version: sql`version + 1`, updated_at: sql`now()` })
-    .where('id', '=', ticket.id)
-    .returning(['version'])
-    .executeTakeFirstOrThrow();
-  await appendEvent(trx, {
-    type: 'ticket.assigned',
-    ticketId: ticket.id,
-    actor: { type: 'worker', id: null },
-    data: { from: null, to: agent.id, reason: 'auto', version: updated.version },
-  });
-  return true;
+    .execute();
+  let assigned = 0;
+  for (const ticket of tickets) {
+    const agent = await trx
+      .selectFrom('users')
+      .select('id')
+      .where('role', '=', 'agent')
+      .where('active', '=', true)
+      .whereRef('open_tickets', '<', 'capacity')
+      .orderBy('open_tickets')
+      .orderBy(sql`last_assigned_at asc nulls first`)
+      .orderBy('id')
+      .limit(1)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!agent) break; // everyone is full: the rest wait for the next drain
+    const updated = await trx
+      .updateTable('tickets')
+      .set({ assignee_id: agent.id, version: sql`version + 1`, updated_at: sql`now()` })
+      .where('id', '=', ticket.id)
+      .returning(['version'])
+      .executeTakeFirstOrThrow();
+    await appendEvent(trx, {
+      type: 'ticket.assigned',
+      ticketId: ticket.id,
+      actor: { type: 'worker', id: null },
+      data: { from: null, to: agent.id, reason: 'auto', version: updated.version },
+    });
+    assigned++;
+  }
+  return assigned;
 }
 
 export const ticketAssign = defineJob({
@@ -73,15 +82,15 @@ export const ticketAssign = defineJob({
   schema: payload,
   async handle(_data, ctx) {
     const holdMs = Number(process.env.RELAYDESK_TEST_JOB_HOLD_MS ?? 0);
-    for (let i = 0; i < MAX_PER_JOB; i++) {
+    for (let round = 0; round < MAX_PER_JOB / BATCH; round++) {
       const assigned = await ctx.db.transaction().execute(async (trx) => {
-        const done = await assignOldestWaiting(trx);
-        // Fault-injection for tests: keep the transaction open so a killed
+        const n = await assignWaiting(trx, BATCH);
+        // Fault injection for tests: keep the transaction open so a killed
         // worker dies in the middle of a job.
-        if (holdMs > 0 && done) await new Promise((r) => setTimeout(r, holdMs));
-        return done;
+        if (holdMs > 0 && n > 0) await new Promise((r) => setTimeout(r, holdMs));
+        return n;
       });
-      if (!assigned) return;
+      if (assigned < BATCH) return;
     }
   },
 });
