@@ -27,19 +27,3 @@ export async function appendEvent(trx: Transaction<Database>, e: NewEvent): Prom
     .execute();
 }
 
-/** Appends several events in one statement. */
-export async function appendEvents(trx: Transaction<Database>, events: NewEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await trx
-    .insertInto('events')
-    .values(
-      events.map((e) => ({
-        type: e.type,
-        ticket_id: e.ticketId,
-        actor_type: e.actor?.type ?? null,
-        actor_id: e.actor?.id ?? null,
-        data: e.data,
-      })),
-    )
-    .execute();
-}

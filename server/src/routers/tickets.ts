@@ -4,7 +4,7 @@ import { CATEGORIES, PRIORITIES, STATUSES, type Database, type Ticket, type Tick
 import { uuidv7 } from 'uuidv7';
 import { AppError } from '../errors.ts';
 import { sendAssignDrain, type Jobs } from '../jobs.ts';
-import { appendEvent, appendEvents, type Actor } from '../queries/events.ts';
+import { appendEvent, type Actor } from '../queries/events.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { listMessages } from '../queries/messages.ts';
 import { getTicket, listTickets, lockTicket, ticketColumns, ticketStats, updateTicketRow } from '../queries/tickets.ts';
@@ -203,55 +203,50 @@ export async function updateTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
 /**
  * Tops the agent's open assigned tickets up to `limit` (and never past their
  * capacity) from the unassigned ones, oldest first, and returns all of the
- * agent's open tickets, oldest first. Race-free: the agent's own row is locked
- * for the duration, and tickets are taken with SKIP LOCKED, so concurrent
- * claimers never wait on each other's tickets and never share one.
+ * agent's open tickets, oldest first, with how many were new.
+ *
+ * Two statements: the agent's row is locked first (a second claim by the same
+ * agent waits, then sees the new count), then one statement takes exactly the
+ * missing number of tickets with SKIP LOCKED — so concurrent claimers never
+ * wait on each other's tickets, never share one, and never hold a ticket they
+ * don't take — writes their assignment events, and returns the batch. The
+ * limit is a constant in that statement, so the planner walks the unassigned
+ * index for a handful of rows instead of sorting the backlog. The open-tickets
+ * trigger still refuses anything past capacity.
  */
 export async function claimTickets(db: Kysely<Database>, user: SessionUser, limit: number) {
+  const cols = sql.raw(ticketColumns.join(', '));
   return db.transaction().execute(async (trx) => {
     const me = await trx
       .selectFrom('users')
-      .select(['open_tickets', 'capacity'])
+      .select(['capacity', 'open_tickets'])
       .where('id', '=', user.id)
       .forUpdate()
       .executeTakeFirstOrThrow();
-    const want = Math.min(limit, me.capacity) - me.open_tickets;
-    let claimed: { id: string; version: number }[] = [];
-    if (want > 0) {
-      claimed = await trx
-        .updateTable('tickets')
-        .set({ assignee_id: user.id, version: sql`version + 1`, updated_at: sql`now()` })
-        .where('id', 'in', (eb) =>
-          eb
-            .selectFrom('tickets')
-            .select('id')
-            .where('assignee_id', 'is', null)
-            .where('status', '=', 'open')
-            .orderBy('id')
-            .limit(want)
-            .forUpdate()
-            .skipLocked(),
-        )
-        .returning(['id', 'version'])
-        .execute();
-      await appendEvents(
-        trx,
-        claimed.map((t) => ({
-          type: 'ticket.assigned',
-          ticketId: t.id,
-          actor: userActor(user),
-          data: { from: null, to: user.id, reason: 'claim', version: t.version },
-        })),
-      );
-    }
-    const items = await trx
-      .selectFrom('tickets')
-      .select(ticketColumns)
-      .where('assignee_id', '=', user.id)
-      .where('status', 'not in', ['resolved', 'closed'])
-      .orderBy('id')
-      .execute();
-    return { items: items.map(ticketDto), claimed: claimed.length };
+    const want = Math.max(0, Math.min(limit, me.capacity) - me.open_tickets);
+    const { rows } = await sql<TicketRow & { claimed: boolean }>`
+      with picked as (
+        select id from tickets
+         where assignee_id is null and status = 'open'
+         order by id
+         limit ${want}::int
+         for update skip locked
+      ), taken as (
+        update tickets t set assignee_id = ${user.id}, version = t.version + 1, updated_at = now()
+          from picked where t.id = picked.id
+        returning t.*
+      ), logged as (
+        insert into events (type, ticket_id, actor_type, actor_id, data)
+        select 'ticket.assigned', id, 'user', ${user.id},
+               jsonb_build_object('from', null, 'to', ${user.id}::uuid, 'reason', 'claim', 'version', version)
+          from taken
+      )
+      select ${cols}, true as claimed from taken
+      union all
+      select ${cols}, false as claimed from tickets
+       where assignee_id = ${user.id} and status not in ('resolved', 'closed')
+      order by id`.execute(trx);
+    return { items: rows.map(ticketDto), claimed: rows.filter((r) => r.claimed).length };
   });
 }
 
