@@ -6,7 +6,7 @@
 // resolve, a capacity change, a new agent) or by the minute-by-minute sweep
 // assigns what has been waiting. Idempotent by construction: a ticket is
 // taken only while unassigned, under its row lock.
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '@relaydesk/db';
 import { appendEvent } from '@relaydesk/server/queries/events';
@@ -77,10 +77,21 @@ export async function assignWaiting(trx: Transaction<Database>, max: number): Pr
   return assigned;
 }
 
+async function hasAssignableWork(db: Kysely<Database>): Promise<boolean> {
+  const { rows } = await sql<{ work: boolean }>`
+    select exists (select 1 from tickets where assignee_id is null and status = 'open')
+       and exists (select 1 from users where role = 'agent' and active and open_tickets < capacity) as work`.execute(db);
+  return rows[0]!.work;
+}
+
 export const ticketAssign = defineJob({
   queue,
   schema: payload,
   async handle(_data, ctx) {
+    // Most drains find nothing to do (the backlog is empty, or everyone is
+    // full): answer that with one indexed read, without the lock that
+    // serialises assigners.
+    if (!(await hasAssignableWork(ctx.db))) return;
     const holdMs = Number(process.env.RELAYDESK_TEST_JOB_HOLD_MS ?? 0);
     for (let round = 0; round < MAX_PER_JOB / BATCH; round++) {
       const assigned = await ctx.db.transaction().execute(async (trx) => {
