@@ -166,6 +166,26 @@ describe('job backbone', () => {
     expect(await openLoad(agent)).toBe(1);
   });
 
+  it('SIGTERM stops a worker gracefully: the job in flight finishes, then the process exits', { timeout: 60_000 }, async () => {
+    await clearBacklog();
+    const agent = await w.makeUser('agent', 'Graceful', { capacity: 10 });
+    await onlyTheseAgents([agent]);
+    // Holds its transaction 2 s after assigning, so SIGTERM lands mid-job.
+    const p = await worker({ RELAYDESK_TEST_JOB_HOLD_MS: '2000' });
+    const ticketId = uuidv7();
+    await w.db.insertInto('tickets').values({ id: ticketId, title: 'In flight', description: 'x', contact_id: w.customer.contactId! }).execute();
+    const jobId = (await boss.send('ticket.assign', { ticketId, reason: 'created' }))!;
+    await waitFor('the assignment to be in flight', async () => {
+      const { rows } = await sql<{ n: number }>`select count(*)::int n from pg_locks where locktype = 'advisory' and objid = 7390125 and granted`.execute(w.db);
+      return rows[0]!.n > 0;
+    });
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    const { rows } = await sql<{ state: string }>`select state from pgboss.job where id = ${jobId}`.execute(w.db);
+    expect(rows[0]!.state).toBe('completed');
+    expect((await w.db.selectFrom('tickets').select('assignee_id').where('id', '=', ticketId).executeTakeFirstOrThrow()).assignee_id).toBe(agent.id);
+  });
+
   it('a payload that fails its schema goes to the dead-letter queue with the reason', async () => {
     await worker();
     const id = await boss.send('ticket.assign', { reason: 'not-a-reason', ticketId: 'nope' });

@@ -24,7 +24,7 @@ const jobs = createJobs(boss, env.AUTO_ASSIGN, async () => {
 });
 // Started now when the database answers; otherwise on the first send, so a
 // server booted during a database outage recovers by itself.
-await jobs.ready().catch((err) => log.error({ err }, 'pg-boss could not start yet'));
+await jobs.ready().catch((err) => log.warn({ err: brief(err) }, 'pg-boss could not start yet; retrying on first use'));
 
 const app = createApp({ db, log, jobs });
 const server = app.listen(env.PORT, env.HOST);
