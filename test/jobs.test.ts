@@ -47,6 +47,20 @@ describe('job backbone', () => {
   const clearBacklog = () => sql`update tickets set status = 'closed', resolved_at = now() where status not in ('resolved', 'closed')`.execute(w.db);
   const openLoad = async (a: Actor) =>
     (await w.db.selectFrom('users').select('open_tickets').where('id', '=', a.id).executeTakeFirstOrThrow()).open_tickets;
+  /**
+   * A ticket and its assignment job, sent straight to the queue (with `opts`),
+   * resolved once a worker holds the assignment's transaction open.
+   */
+  async function assignmentInFlight(title: string, opts: { expireInSeconds?: number } = {}) {
+    const ticketId = uuidv7();
+    await w.db.insertInto('tickets').values({ id: ticketId, title, description: 'x', contact_id: w.customer.contactId! }).execute();
+    const jobId = (await boss.send('ticket.assign', { ticketId, reason: 'created' }, opts))!;
+    await waitFor('the assignment to be in flight', async () => {
+      const { rows } = await sql<{ n: number }>`select count(*)::int n from pg_locks where locktype = 'advisory' and objid = 7390125 and granted`.execute(w.db);
+      return rows[0]!.n > 0;
+    });
+    return { ticketId, jobId };
+  }
   const jobStates = async (name: string) =>
     (await sql<{ state: string; n: number }>`select state, count(*)::int n from pgboss.job where name = ${name} group by state`.execute(w.db)).rows;
 
@@ -136,19 +150,8 @@ describe('job backbone', () => {
     await onlyTheseAgents([agent]);
     // This worker holds its transaction open for 30 s after assigning: it dies with the job active.
     const victim = await worker({ RELAYDESK_TEST_JOB_HOLD_MS: '30000' });
-    const ticketId = uuidv7();
-    await w.db.insertInto('tickets').values({ id: ticketId, title: 'Doomed worker', description: 'x', contact_id: w.customer.contactId! }).execute();
     // A short expiry, so the test need not wait out the production one (60 s).
-    const jobId = (await boss.send('ticket.assign', { ticketId, reason: 'created' }, { expireInSeconds: 3 }))!;
-    await waitFor('the job to be active', async () => {
-      const { rows } = await sql<{ state: string }>`select state from pgboss.job where id = ${jobId}`.execute(w.db);
-      return rows[0]?.state === 'active';
-    });
-    // Give the handler time to reach its open transaction, then kill it there.
-    await waitFor('the assignment to be in flight', async () => {
-      const { rows } = await sql<{ n: number }>`select count(*)::int n from pg_locks where locktype = 'advisory' and objid = 7390125 and granted`.execute(w.db);
-      return rows[0]!.n > 0;
-    });
+    const { ticketId, jobId } = await assignmentInFlight('Doomed worker', { expireInSeconds: 3 });
     await victim.kill9();
     // Its uncommitted assignment rolled back with the connection.
     expect((await w.db.selectFrom('tickets').select('assignee_id').where('id', '=', ticketId).executeTakeFirstOrThrow()).assignee_id).toBeNull();
@@ -172,13 +175,7 @@ describe('job backbone', () => {
     await onlyTheseAgents([agent]);
     // Holds its transaction 2 s after assigning, so SIGTERM lands mid-job.
     const p = await worker({ RELAYDESK_TEST_JOB_HOLD_MS: '2000' });
-    const ticketId = uuidv7();
-    await w.db.insertInto('tickets').values({ id: ticketId, title: 'In flight', description: 'x', contact_id: w.customer.contactId! }).execute();
-    const jobId = (await boss.send('ticket.assign', { ticketId, reason: 'created' }))!;
-    await waitFor('the assignment to be in flight', async () => {
-      const { rows } = await sql<{ n: number }>`select count(*)::int n from pg_locks where locktype = 'advisory' and objid = 7390125 and granted`.execute(w.db);
-      return rows[0]!.n > 0;
-    });
+    const { ticketId, jobId } = await assignmentInFlight('In flight');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     const { rows } = await sql<{ state: string }>`select state from pgboss.job where id = ${jobId}`.execute(w.db);
