@@ -106,6 +106,25 @@ describe('job backbone', () => {
     expect(maxOver.rows[0]!.n).toBe(0);
   });
 
+  it("a deactivated agent's open tickets go back to the queue and on to someone with room", async () => {
+    await clearBacklog();
+    const leaving = await w.makeUser('agent', 'Leaving', { capacity: 5 });
+    const staying = await w.makeUser('agent', 'Staying', { capacity: 5 });
+    await onlyTheseAgents([leaving, staying]);
+    await w.db.updateTable('users').set({ active: false }).where('id', '=', staying.id).execute();
+    await worker();
+    const t = await w.customer.rd.tickets.create.mutate({ title: 'Handover', description: 'x' });
+    const holder = async () => (await w.db.selectFrom('tickets').select('assignee_id').where('id', '=', t.id).executeTakeFirstOrThrow()).assignee_id;
+    await waitFor('the ticket to go to the only active agent', async () => (await holder()) === leaving.id);
+
+    await w.admin.rd.users.update.mutate({ id: staying.id, active: true });
+    await w.admin.rd.users.update.mutate({ id: leaving.id, active: false });
+    await waitFor('the ticket to move to the remaining agent', async () => (await holder()) === staying.id);
+    expect(await openLoad(leaving)).toBe(0);
+    const events = await w.db.selectFrom('events').select('data').where('type', '=', 'ticket.assigned').where('ticket_id', '=', t.id).orderBy('id').execute();
+    expect(events.map((e) => (e.data as { reason: string }).reason)).toEqual(['auto', 'released', 'auto']);
+  });
+
   it('three workers run 1,000 jobs: every effect exactly once', { timeout: 120_000 }, async () => {
     await clearBacklog();
     const team: Actor[] = [];

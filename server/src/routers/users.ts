@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { ROLES, type Database, type User } from '@relaydesk/db';
-import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { uuidv7 } from 'uuidv7';
 import { hashPassword, issueToken } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { sendAssignDrain, type Jobs } from '../jobs.ts';
 import { upsertContact } from '../queries/contacts.ts';
+import { appendEvent, type Actor } from '../queries/events.ts';
 import { countActiveAdmins, getUser, listTokens, listUsers, userColumns } from '../queries/users.ts';
 import { adminProcedure, router } from '../trpc.ts';
 import { email, id, iso, isoDate, isoOrNull, limit, name, page, pageOf, text } from './shared.ts';
@@ -68,6 +68,21 @@ export async function createUser(db: Kysely<Database>, jobs: Jobs | null, input:
   });
 }
 
+/** Unassigns every open ticket of `userId`, recording why; returns how many. */
+async function releaseOpenTickets(trx: Transaction<Database>, userId: string, actor: Actor): Promise<number> {
+  const released = await trx
+    .updateTable('tickets')
+    .set({ assignee_id: null, version: sql`version + 1`, updated_at: sql`now()` })
+    .where('assignee_id', '=', userId)
+    .where('status', 'not in', ['resolved', 'closed'])
+    .returning(['id', 'version'])
+    .execute();
+  for (const t of released) {
+    await appendEvent(trx, { type: 'ticket.assigned', ticketId: t.id, actor, data: { from: userId, to: null, reason: 'released', version: t.version } });
+  }
+  return released.length;
+}
+
 const tokenOutput = z.object({
   id: z.uuid(),
   name: z.string(),
@@ -124,8 +139,11 @@ export const usersRouter = router({
           .where('id', '=', userId)
           .returning(userColumns)
           .executeTakeFirstOrThrow();
-        // More capacity, a reactivated or new agent: waiting tickets may now fit.
-        if (row.role === 'agent' && row.active && (patch.capacity !== undefined || patch.active || patch.role)) {
+        // Someone who can no longer work tickets gives their open ones back to the queue.
+        const leftStaff = (patch.active === false || patch.role === 'customer') && current.role !== 'customer';
+        const released = leftStaff ? await releaseOpenTickets(trx, userId, { type: 'user', id: ctx.user.id }) : 0;
+        // More capacity, a reactivated or new agent, released tickets: waiting tickets may now fit.
+        if (released > 0 || (row.role === 'agent' && row.active && (patch.capacity !== undefined || patch.active || patch.role))) {
           await sendAssignDrain(ctx.jobs, trx);
         }
         return userDto(row);
