@@ -55,13 +55,21 @@ async function takeDataDirLock(): Promise<string> {
 }
 
 let pg: EmbeddedPostgres | undefined;
+let pgStarting: Promise<EmbeddedPostgres> | undefined;
 let lockFile: string | undefined;
 let databaseUrl = env.DATABASE_URL;
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+// Installed before anything starts, so a Ctrl-C during start-up still stops
+// Postgres (which runs in its own process group) instead of orphaning it.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void stop(0));
 
 try {
   if (!databaseUrl) {
     lockFile = await takeDataDirLock();
-    pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: env.RELAYDESK_PG_PORT });
+    pgStarting = startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: env.RELAYDESK_PG_PORT });
+    pg = await pgStarting;
     databaseUrl = pg.url;
     say(`embedded Postgres on 127.0.0.1:${pg.port}, data in ${path.relative(process.cwd(), pg.dataDir) || pg.dataDir}`);
   }
@@ -80,9 +88,6 @@ try {
   if (lockFile) fs.rmSync(lockFile, { force: true });
   fail(err instanceof EmbeddedPostgresError ? err.message : `start-up failed: ${(err as Error).message}`);
 }
-
-const children = new Map<string, ChildProcess>();
-let stopping = false;
 
 function run(name: string, entry: string): ChildProcess {
   const child = spawn(process.execPath, [path.join(root, entry)], {
@@ -109,7 +114,8 @@ async function stop(exitCode: number) {
       (child) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          // Longer than a worker's own graceful-stop bound (20 s).
+          const kill = setTimeout(() => child.kill('SIGKILL'), 25_000);
           child.once('exit', () => {
             clearTimeout(kill);
             resolve();
@@ -118,14 +124,15 @@ async function stop(exitCode: number) {
         }),
     ),
   );
-  await pg?.stop();
+  // A signal during start-up: let Postgres finish starting, then stop it.
+  const cluster = pg ?? (await pgStarting?.catch(() => undefined));
+  await cluster?.stop();
   if (lockFile) fs.rmSync(lockFile, { force: true });
   say('stopped');
   process.exit(exitCode);
 }
 
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void stop(0));
-
+if (stopping) await new Promise(() => {}); // a signal arrived during start-up: stop() is exiting
 const server = run('server', 'server/src/main.ts');
 run('worker', 'worker/src/main.ts');
 server.on('message', (msg: { type?: string; url?: string }) => {

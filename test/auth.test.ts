@@ -14,6 +14,33 @@ describe('auth', () => {
     expect(await w.client(token).auth.me.query()).toMatchObject({ id: u.id, email: u.email });
   });
 
+  it('login tokens expire; a password change ends every login session but not API tokens', async () => {
+    const u = await w.makeUser('agent', 'Session', { password: 'correct horse battery' });
+    const { token } = await w.anon.auth.login.mutate({ email: u.email, password: 'correct horse battery' });
+    const sessions = await w.admin.rd.users.tokens.query({ userId: u.id });
+    const session = sessions.find((t) => t.name === 'login')!;
+    expect(Date.parse(session.expiresAt!) - Date.now()).toBeGreaterThan(29 * 24 * 3600_000);
+    expect(sessions.find((t) => t.id === u.tokenId)!.expiresAt).toBeNull();
+
+    await w.admin.rd.users.update.mutate({ id: u.id, password: 'a brand new password' });
+    expect(await codeOf(w.client(token).auth.me.query())).toBe('UNAUTHORIZED');
+    expect(await u.rd.auth.me.query()).toMatchObject({ id: u.id });
+
+    // An expired session is refused like a revoked one.
+    const again = await w.anon.auth.login.mutate({ email: u.email, password: 'a brand new password' });
+    await w.db.updateTable('api_tokens').set({ expires_at: new Date(Date.now() - 1000) }).where('user_id', '=', u.id).where('expires_at', 'is not', null).execute();
+    expect(await codeOf(w.client(again.token).auth.me.query())).toBe('UNAUTHORIZED');
+  });
+
+  it('counts parallel login attempts: a batch of guesses cannot slip past the limit', async () => {
+    const u = await w.makeUser('customer', 'Batch Target', { password: 'correct horse battery' });
+    const codes = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => codeOf(w.anon.auth.login.mutate({ email: u.email, password: `parallel-${i}-guess` }))),
+    );
+    expect(codes.filter((c) => c === 'UNAUTHORIZED')).toHaveLength(10);
+    expect(codes.filter((c) => c === 'TOO_MANY_REQUESTS')).toHaveLength(20);
+  });
+
   it('refuses a wrong password and an unknown email alike, without saying which', async () => {
     const u = await w.makeUser('agent', 'Sam', { password: 'correct horse battery' });
     const wrong = await errorOf(w.anon.auth.login.mutate({ email: u.email, password: 'wrong password!' }));
@@ -84,6 +111,24 @@ describe('auth', () => {
     expect(await errorOf(w.admin.rd.users.update.mutate({ id: w.admin.id, active: false }))).toMatchObject({ code: 'CONFLICT', field: 'active' });
     expect(await errorOf(w.admin.rd.users.update.mutate({ id: w.admin.id, role: 'agent' }))).toMatchObject({ code: 'CONFLICT', field: 'role' });
     expect(await w.admin.rd.auth.me.query()).toMatchObject({ role: 'admin', active: true });
+  });
+
+  it('two admins deactivating each other at once cannot leave the system without an admin', async () => {
+    const a = await w.makeUser('admin', 'Duel A');
+    const b = await w.makeUser('admin', 'Duel B');
+    // Leave exactly these two active admins.
+    await w.db.updateTable('users').set({ active: false }).where('role', '=', 'admin').where('id', 'not in', [a.id, b.id]).execute();
+    try {
+      const results = await Promise.allSettled([
+        a.rd.users.update.mutate({ id: b.id, active: false }),
+        b.rd.users.update.mutate({ id: a.id, active: false }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled').length).toBeLessThanOrEqual(1);
+      const { n } = await w.db.selectFrom('users').select((e) => e.fn.countAll<number>().as('n')).where('role', '=', 'admin').where('active', '=', true).executeTakeFirstOrThrow();
+      expect(n).toBeGreaterThanOrEqual(1);
+    } finally {
+      await w.db.updateTable('users').set({ active: true }).where('id', '=', w.admin.id).execute();
+    }
   });
 
   it('makes a customer a contact, and a role change to customer links one', async () => {

@@ -70,6 +70,33 @@ describe('database constraints', async () => {
     expect(await violation(sql`update tickets set status = 'resolved', resolved_at = now() where id = ${id}`.execute(t.db))).toBe('inserted');
   });
 
+  it('refuses an assignment past capacity or to someone who cannot hold tickets, whoever writes it', async () => {
+    const agent = uuidv7();
+    const gone = uuidv7();
+    await t.db.insertInto('users').values([
+      { id: agent, name: 'A', email: `${agent}@example.com`, role: 'agent', password_hash: null, capacity: 1 },
+      { id: gone, name: 'G', email: `${gone}@example.com`, role: 'agent', password_hash: null, active: false },
+    ]).execute();
+    const mk = async () => {
+      const id = uuidv7();
+      await sql`insert into tickets (id, title, description, contact_id) values (${id}, 't', 'd', ${contactId})`.execute(t.db);
+      return id;
+    };
+    const assign = (id: string, to: string) => sql`update tickets set assignee_id = ${to} where id = ${id}`.execute(t.db);
+    const first = await mk();
+    expect(await violation(assign(first, agent))).toBe('inserted');
+    expect(await violation(assign(await mk(), agent))).toBe('RD409');
+    expect(await violation(assign(await mk(), gone))).toBe('RD422');
+    // Resolving frees the slot; the counter follows every path.
+    await sql`update tickets set status = 'resolved', resolved_at = now() where id = ${first}`.execute(t.db);
+    expect(await violation(assign(await mk(), agent))).toBe('inserted');
+    // A ticket reopened while its holder is gone returns to the queue.
+    await sql`update users set active = false where id = ${agent}`.execute(t.db);
+    await sql`update tickets set status = 'open', resolved_at = null where id = ${first}`.execute(t.db);
+    const reopened = await t.db.selectFrom('tickets').select('assignee_id').where('id', '=', first).executeTakeFirstOrThrow();
+    expect(reopened.assignee_id).toBeNull();
+  });
+
   it('records the writing transaction with every event', async () => {
     const row = await sql<{ same: boolean }>`
       with e as (insert into events (type, data) values ('ticket.created', '{}') returning xid)

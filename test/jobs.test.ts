@@ -215,8 +215,11 @@ describe('job backbone', () => {
     // No retries for a payload that can never parse; its copy waits in the dead-letter queue.
     const { rows } = await sql<{ n: number }>`select count(*)::int n from pgboss.job where name = 'ticket.assign.dead' and data->>'ticketId' = 'nope'`.execute(w.db);
     expect(rows[0]!.n).toBe(1);
-    const stats = await w.admin.rd.queues.stats.query();
-    expect(stats.find((q) => q.name === 'ticket.assign')!.deadLettered).toBeGreaterThanOrEqual(1);
+    // queues.stats reads pg-boss's counters, which the workers' monitor refreshes every 10 s.
+    await waitFor('queues.stats to count the dead letter', async () => {
+      const stats = await w.admin.rd.queues.stats.query();
+      return stats.find((q) => q.name === 'ticket.assign')!.deadLettered >= 1;
+    });
   });
 
   it('enqueues in the same transaction as the write: a failed send leaves no ticket, a created ticket always has its job', async () => {

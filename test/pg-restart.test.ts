@@ -54,6 +54,13 @@ describe('Postgres restart', () => {
     await pg.stop();
     const down = await fetch(`${server.url}/health`);
     expect(down.status).toBe(503);
+    // A call during the outage says so — SERVICE_UNAVAILABLE, not an internal error — and leaks no address.
+    const err = await rd.tickets.list.query().then(
+      () => undefined,
+      (e: { data?: { code?: string }; message: string }) => e,
+    );
+    expect(err?.data?.code).toBe('SERVICE_UNAVAILABLE');
+    expect(err?.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
     pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: pg.port, detached: false, settings });
 
     // The server answers again without a restart of its own (a request or two may meet a dead connection).

@@ -105,6 +105,35 @@ describe('tickets', () => {
     expect(customerView.firstResponseAt).toBe(reply.createdAt);
   });
 
+  it("the first staff reply sets firstResponseAt without changing the ticket's version", async () => {
+    const t = await w.customer.rd.tickets.create.mutate({ title: 'Version check', description: 'x' });
+    const assigned = await w.admin.rd.tickets.update.mutate({ id: t.id, assigneeId: w.agent.id });
+    await w.agent.rd.messages.add.mutate({ ticketId: t.id, body: 'On it' });
+    // The agent's copy is still current: no CONFLICT.
+    const u = await w.agent.rd.tickets.update.mutate({ id: t.id, expectedVersion: assigned.version, status: 'in_progress' });
+    expect(u.firstResponseAt).not.toBeNull();
+    expect(u.version).toBe(assigned.version + 1);
+  });
+
+  it('reassignments that swap two agents at once never deadlock', async () => {
+    const pairs = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const a = await w.admin.rd.tickets.create.mutate({ title: `swap a${i}`, description: 'x' });
+        const b = await w.admin.rd.tickets.create.mutate({ title: `swap b${i}`, description: 'x' });
+        await w.admin.rd.tickets.update.mutate({ id: a.id, assigneeId: w.agent.id });
+        await w.admin.rd.tickets.update.mutate({ id: b.id, assigneeId: w.agent2.id });
+        return [a.id, b.id] as const;
+      }),
+    );
+    const results = await Promise.allSettled(
+      pairs.flatMap(([a, b]) => [
+        w.admin.rd.tickets.update.mutate({ id: a, assigneeId: w.agent2.id }),
+        w.admin.rd.tickets.update.mutate({ id: b, assigneeId: w.agent.id }),
+      ]),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+  });
+
   it('a customer reply reopens a waiting or resolved ticket; a closed one takes no reply', async () => {
     const t = await w.customer.rd.tickets.create.mutate({ title: 'Reopen me', description: 'x' });
     await w.admin.rd.tickets.update.mutate({ id: t.id, status: 'waiting' });

@@ -136,11 +136,15 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** True when `pid` is a live postgres process (not a recycled pid). */
-function isPostgres(pid: number): boolean {
+/**
+ * True when `pid` is a live postgres serving `dataDir` — not a recycled pid,
+ * and not some other Postgres that happens to have been given that pid.
+ */
+function isPostgresOf(pid: number, dataDir: string): boolean {
   if (!isAlive(pid)) return false;
   try {
-    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return path.basename(cmdline[0] ?? '') === 'postgres' && cmdline.includes(dataDir);
   } catch {
     return true; // no /proc (macOS): trust kill(0)
   }
@@ -234,7 +238,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 
   const existing = readPidFile(dataDir);
   if (existing) {
-    if (isPostgres(existing.pid)) {
+    if (isPostgresOf(existing.pid, dataDir)) {
       throw new EmbeddedPostgresError(
         `Postgres is already running on ${dataDir} (pid ${existing.pid}, port ${existing.port}): is another \`npm start\` using this data directory?`,
       );
@@ -322,7 +326,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 /** Stops a postgres left running on `dataDir` by a supervisor that died. */
 export async function stopOrphanPostgres(dataDir: string): Promise<number | undefined> {
   const existing = readPidFile(path.resolve(dataDir));
-  if (!existing || !isPostgres(existing.pid)) return undefined;
+  if (!existing || !isPostgresOf(existing.pid, path.resolve(dataDir))) return undefined;
   process.kill(existing.pid, 'SIGINT');
   const deadline = Date.now() + 15_000;
   while (isAlive(existing.pid)) {

@@ -53,6 +53,8 @@ export interface ApiTokensTable {
   created_at: CreatedAt;
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;
+  /** Set on login tokens; null on API tokens, which live until revoked. */
+  expires_at: Timestamp | null;
 }
 
 export interface TicketsTable {

@@ -1,5 +1,6 @@
 // The Express app: tRPC at /trpc, GET /health, a request-scoped logger.
 import { randomUUID } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
 import * as trpcExpress from '@trpc/server/adapters/express';
 import express from 'express';
 import type { Kysely } from 'kysely';
@@ -10,6 +11,7 @@ import type { Jobs } from './jobs.ts';
 import type { Logger } from './logger.ts';
 import { appRouter } from './router.ts';
 import { checkHealth } from './routers/health.ts';
+import { isConnectionError } from './errors.ts';
 import { createServerMetrics } from './metrics.ts';
 import { createContextInner } from './trpc.ts';
 
@@ -17,9 +19,11 @@ export interface AppDeps {
   db: Kysely<Database>;
   log: Logger;
   jobs: Jobs;
+  /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
 }
 
-export function createApp({ db, log, jobs }: AppDeps): express.Express {
+export function createApp({ db, log, jobs, metricsToken }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
@@ -44,9 +48,13 @@ export function createApp({ db, log, jobs }: AppDeps): express.Express {
     }),
   );
 
-  const metrics = createServerMetrics(db);
+  const metrics = createServerMetrics(jobs);
   const procedures = new Set(Object.keys(appRouter._def.procedures));
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    if (metricsToken && bearerToken(req.headers.authorization) !== metricsToken) {
+      res.status(401).type('text/plain').send('metrics need Authorization: Bearer <METRICS_TOKEN>\n');
+      return;
+    }
     try {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     } catch (err) {
@@ -72,16 +80,21 @@ export function createApp({ db, log, jobs }: AppDeps): express.Express {
     trpcExpress.createExpressMiddleware({
       router: appRouter,
       maxBodySize: 256 * 1024,
+      // A batch runs its calls in parallel: bound it.
+      maxBatchSize: 50,
       async createContext({ req }) {
         const token = bearerToken(req.headers.authorization);
-        const user = token ? await userForToken(db, token) : null;
+        let user: Awaited<ReturnType<typeof userForToken>> = null;
+        try {
+          user = token ? await userForToken(db, token) : null;
+        } catch (err) {
+          if (!isConnectionError(err)) throw err;
+          throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable; try again shortly' });
+        }
         const reqLog = req.log.child({ userId: user?.id });
         // A token that was sent but is unknown, revoked or belongs to a
         // deactivated user is an error, not an anonymous call.
         return createContextInner({ db, jobs, log: reqLog, user, ip: req.ip ?? '', invalidToken: Boolean(token && !user) });
-      },
-      onError({ error, path }) {
-        if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error, path }, 'tRPC error');
       },
     }),
   );

@@ -1,7 +1,7 @@
 // Opaque bearer tokens (stored as SHA-256) and argon2id password hashes.
 import { createHash, randomBytes } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
 import type { SessionUser } from './trpc.ts';
@@ -33,12 +33,25 @@ export async function verifyPassword(passwordHash: string | null, password: stri
   return verify(passwordHash, password).catch(() => false);
 }
 
-/** Issues a token for `userId`; returns the plaintext, which is never stored. */
-export async function issueToken(db: Kysely<Database>, userId: string, name: string) {
+/** How long a token from auth.login lasts. */
+export const LOGIN_TOKEN_TTL_MS = 30 * 24 * 3600_000;
+
+/**
+ * Issues a token for `userId`; returns the plaintext, which is never stored.
+ * `ttlMs` makes it a session token that expires (login); without it, an API
+ * token that lives until revoked.
+ */
+export async function issueToken(db: Kysely<Database>, userId: string, name: string, ttlMs?: number) {
   const token = generateToken();
   const row = await db
     .insertInto('api_tokens')
-    .values({ id: uuidv7(), user_id: userId, token_hash: hashToken(token), name })
+    .values({
+      id: uuidv7(),
+      user_id: userId,
+      token_hash: hashToken(token),
+      name,
+      expires_at: ttlMs ? new Date(Date.now() + ttlMs) : null,
+    })
     .returning(['id', 'name', 'created_at'])
     .executeTakeFirstOrThrow();
   return { token, id: row.id, name: row.name, createdAt: row.created_at };
@@ -53,6 +66,7 @@ export async function userForToken(db: Kysely<Database>, token: string): Promise
     .select(['u.id', 'u.name', 'u.email', 'u.role', 'u.contact_id', 't.id as token_id', 't.last_used_at'])
     .where('t.token_hash', '=', hashToken(token))
     .where('t.revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('t.expires_at', 'is', null), eb('t.expires_at', '>', sql<Date>`now()`)]))
     .where('u.active', '=', true)
     .executeTakeFirst();
   if (!row) return null;

@@ -31,6 +31,8 @@ export const serverEnv = commonEnv.extend({
   DATABASE_URL: postgresUrl,
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /** Required as a bearer token by GET /metrics when set. Unset: /metrics is open. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 export type ServerEnv = z.infer<typeof serverEnv>;
 

@@ -28,9 +28,6 @@ export class AppError extends Error {
   }
 }
 
-export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not found`);
-export const forbidden = (why: string) => new AppError('FORBIDDEN', why);
-
 interface PgError {
   code?: string;
   constraint?: string;
@@ -47,6 +44,7 @@ const constraintFields: Record<string, string> = {
   tickets_tags_check: 'tags',
   messages_body_check: 'body',
   tickets_resolved_at_matches_status: 'status',
+  tickets_assignee_id_fkey: 'assigneeId',
 };
 
 /**
@@ -54,7 +52,8 @@ const constraintFields: Record<string, string> = {
  * malformed values) into AppErrors; anything else is returned unchanged.
  */
 export function fromPgError(err: unknown): unknown {
-  const e = err as PgError;
+  const e = err as PgError & { message?: string };
+  if (isConnectionError(err)) return new AppError('UNAVAILABLE', 'the database is unavailable; try again shortly', { cause: err });
   if (!e || typeof e.code !== 'string' || !/^[0-9A-Z]{5}$/.test(e.code)) return err;
   const field = (e.constraint && constraintFields[e.constraint]) ?? e.column;
   switch (e.code) {
@@ -68,17 +67,26 @@ export function fromPgError(err: unknown): unknown {
       return new AppError('BAD_REQUEST', `${field ?? 'input'} is not valid (${e.constraint ?? e.code})`, { field, cause: err });
     case 'RD409': // raised by the open-tickets trigger
       return new AppError('CONFLICT', 'the assignee is at capacity', { field: 'assigneeId', cause: err });
+    case 'RD422':
+      return new AppError('BAD_REQUEST', 'assigneeId must be an active agent or admin', { field: 'assigneeId', cause: err });
     case '23503':
-      return new AppError('BAD_REQUEST', `${field ?? 'a referenced row'} does not exist`, { field, cause: err });
+      return new AppError('BAD_REQUEST', field === 'assigneeId' ? 'assigneeId must be an active agent or admin' : `${field ?? 'a referenced row'} does not exist`, { field, cause: err });
     case '40001':
     case '40P01':
       return new AppError('CONFLICT', 'concurrent update, try again', { cause: err });
-    case '57P01':
-    case '57P03':
-    case '08006':
-    case '08003':
-      return new AppError('UNAVAILABLE', 'database unavailable', { cause: err });
     default:
       return err;
   }
+}
+
+const connectionCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND']);
+// Server shutting down or starting, too many connections, connection failures.
+const unavailableStates = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006']);
+
+/** The database could not be reached or dropped the connection: worth a retry, not a 500. */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (e.code && (connectionCodes.has(e.code) || unavailableStates.has(e.code))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(e.message ?? '');
 }

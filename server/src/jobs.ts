@@ -5,7 +5,7 @@ import { fromKysely, type PgBoss } from 'pg-boss';
 import type { Transaction } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import type { AssignPayload } from '@relaydesk/worker/jobs/ticket-assign';
-import type { QueueName } from '@relaydesk/worker/queues';
+import { deadLetterOf, QUEUE_NAMES, type QueueName } from '@relaydesk/worker/queues';
 
 export interface JobPayloads {
   'ticket.assign': AssignPayload;
@@ -43,4 +43,51 @@ export function createJobs(boss: PgBoss, autoAssign: boolean, start: () => Promi
 /** Capacity may have freed up: let the assigner look at the waiting tickets. */
 export async function sendAssignDrain(jobs: Jobs, trx: Transaction<Database>, ticketId?: string) {
   if (jobs.autoAssign) await jobs.send(trx, 'ticket.assign', { ticketId, reason: 'capacity' });
+}
+
+type Holding = { status: string; assignee_id: string | null };
+const closed = (s: string) => s === 'resolved' || s === 'closed';
+/** An open ticket left its assignee (resolved, closed, reassigned, deleted): a slot freed. */
+const freesSlot = (before: Holding, after: Holding | null) =>
+  before.assignee_id !== null && !closed(before.status) && (after === null || closed(after.status) || after.assignee_id !== before.assignee_id);
+/** A ticket (re)joined the queue of open, unassigned tickets. */
+const joinsQueue = (before: Holding, after: Holding) =>
+  after.status === 'open' && after.assignee_id === null && (before.status !== 'open' || before.assignee_id !== null);
+
+/** After a ticket changed from `before` to `after` (null: deleted): wake the assigner if a slot freed or a ticket now waits. */
+export async function afterHoldingChange(jobs: Jobs, trx: Transaction<Database>, ticketId: string, before: Holding, after: Holding | null) {
+  if (freesSlot(before, after) || (after && joinsQueue(before, after))) await sendAssignDrain(jobs, trx, ticketId);
+}
+
+export interface QueueCounts {
+  name: QueueName;
+  queued: number;
+  active: number;
+  completed: number;
+  failed: number;
+  deadLettered: number;
+}
+
+/**
+ * Job counts per queue from pg-boss's own counters (kept by the workers'
+ * monitor pass, so up to ~10 s behind): reading them costs nothing, where
+ * counting the job table would scan days of completed jobs on every call.
+ */
+export async function queueCounts(jobs: Jobs): Promise<QueueCounts[]> {
+  await jobs.ready();
+  const byName = new Map((await jobs.boss.getQueues()).map((q) => [q.name, q]));
+  return QUEUE_NAMES.map((name) => {
+    const q = byName.get(name);
+    const queued = q?.queuedCount ?? 0;
+    const active = q?.activeCount ?? 0;
+    const failed = q?.failedCount ?? 0;
+    return {
+      name,
+      queued,
+      active,
+      failed,
+      completed: Math.max(0, (q?.totalCount ?? 0) - queued - active - failed),
+      deadLettered: byName.get(deadLetterOf(name))?.totalCount ?? 0,
+    };
+  });
 }

@@ -26,7 +26,7 @@ const jobs = createJobs(boss, env.AUTO_ASSIGN, async () => {
 // server booted during a database outage recovers by itself.
 await jobs.ready().catch((err) => log.warn({ err: brief(err) }, 'pg-boss could not start yet; retrying on first use'));
 
-const app = createApp({ db, log, jobs });
+const app = createApp({ db, log, jobs, metricsToken: env.METRICS_TOKEN });
 const server = app.listen(env.PORT, env.HOST);
 server.on('error', (err: NodeJS.ErrnoException) => {
   const why = err.code === 'EADDRINUSE' ? `port ${env.PORT} on ${env.HOST} is already in use; set PORT to a free port` : err.message;

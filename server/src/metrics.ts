@@ -1,11 +1,9 @@
 // Prometheus metrics for GET /metrics: HTTP latency by procedure, queue
 // depths (read from pg-boss at scrape time), and the process defaults.
-import type { Kysely } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Database } from '@relaydesk/db';
-import { queueCounts } from './queries/queues.ts';
+import { queueCounts, type Jobs } from './jobs.ts';
 
-export function createServerMetrics(db: Kysely<Database>) {
+export function createServerMetrics(jobs: Jobs) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'relaydesk_server_' });
   const httpDuration = new Histogram({
@@ -28,7 +26,7 @@ export function createServerMetrics(db: Kysely<Database>) {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const q of await queueCounts(db)) {
+      for (const q of await queueCounts(jobs)) {
         this.set({ queue: q.name, state: 'queued' }, q.queued);
         this.set({ queue: q.name, state: 'active' }, q.active);
         this.set({ queue: q.name, state: 'completed' }, q.completed);

@@ -26,6 +26,12 @@ export class RateLimiter {
     else entry.count++;
   }
 
+  /** Takes back one counted failure (the attempt succeeded). */
+  undo(key: string) {
+    const entry = this.hits.get(key);
+    if (entry && entry.count > 0) entry.count--;
+  }
+
   reset(key: string) {
     this.hits.delete(key);
   }

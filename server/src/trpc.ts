@@ -55,8 +55,11 @@ const t = initTRPC.context<Context>().create({
     const issues = error.code === 'BAD_REQUEST' ? issuesOf(error.cause) : undefined;
     const appError = error.cause instanceof AppError ? error.cause : undefined;
     const zodIssues = issues?.map((i) => ({ path: pathOf(i), message: i.message, code: i.code ?? 'invalid' }));
+    // Whatever path an internal error took, its text (SQL, addresses) stays on the server.
+    const message =
+      error.code === 'INTERNAL_SERVER_ERROR' ? 'internal error' : zodIssues ? zodIssues.map((i) => `${i.path || 'input'}: ${i.message}`).join('; ') : shape.message;
     return {
-      message: zodIssues ? zodIssues.map((i) => `${i.path || 'input'}: ${i.message}`).join('; ') : shape.message,
+      message,
       code: shape.code,
       data: {
         code: shape.data.code,

@@ -33,7 +33,7 @@ try {
 const metrics = workerMetrics();
 const onSettled = metrics.onSettled;
 if (env.AUTO_ASSIGN) {
-  await runJobs(boss, db, log, ticketAssign, { onSettled });
+  await runJobs(boss, db, log, ticketAssign, { onSettled, serial: true });
   // The backstop: waiting tickets get assigned even if a drain was never sent.
   await boss.schedule('ticket.assign', '* * * * *', { reason: 'sweep' });
 } else {

@@ -2,8 +2,8 @@
 // outcome into a pg-boss disposition. A payload that fails its schema, or an
 // AppError that retrying can't fix, goes straight to the dead-letter queue
 // with the reason; anything else is retried with the queue's backoff.
-import { fromKysely, type Job, type JobResult, type PgBoss } from 'pg-boss';
-import type { Kysely, Transaction } from 'kysely';
+import type { Job, JobResult, PgBoss } from 'pg-boss';
+import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { Database } from '@relaydesk/db';
 import { AppError } from '@relaydesk/server/errors';
@@ -12,16 +12,7 @@ import type { QueueName } from './queues.ts';
 
 export interface JobContext {
   db: Kysely<Database>;
-  boss: PgBoss;
   log: Logger;
-  job: Job<unknown>;
-  /**
-   * Completes this attempt of the job inside `trx`, so the job's effect and
-   * its completion commit together. If the attempt was taken away meanwhile
-   * (it expired and was handed to another worker), it throws and `trx` rolls
-   * back: the effect happens once, whoever finishes.
-   */
-  completeIn(trx: Transaction<Database>): Promise<void>;
 }
 
 export interface JobDefinition<S extends z.ZodType> {
@@ -37,6 +28,11 @@ export interface RunOptions {
   batchSize?: number;
   /** Seconds between polls when idle. Default 0.5. */
   pollingIntervalSeconds?: number;
+  /**
+   * Run a fetched batch one job at a time. For handlers that serialise on a
+   * lock anyway: in parallel they would only hold pool connections waiting.
+   */
+  serial?: boolean;
   /** Observes every finished job (metrics). */
   onSettled?: (queue: QueueName, outcome: JobResult['status'], seconds: number) => void;
 }
@@ -57,17 +53,20 @@ export async function runJobs<S extends z.ZodType>(
       burstWhenBatchFull: true,
       perJobResults: true,
     },
-    async (jobs): Promise<JobResult[]> =>
-      Promise.all(
-        jobs.map(async (job) => {
-          const started = performance.now();
-          const jobLog = log.child({ queue: def.queue, jobId: job.id, attempt: job.retryCount });
-          const result = await runOne(def, job, { db, boss, log: jobLog, job, completeIn: (trx) => completeIn(boss, def.queue, job, trx) });
-          if (result.status !== 'completed') jobLog.warn({ outcome: result.status, output: result.output }, 'job did not complete');
-          opts.onSettled?.(def.queue, result.status, (performance.now() - started) / 1000);
-          return result;
-        }),
-      ),
+    async (jobs): Promise<JobResult[]> => {
+      const run = async (job: Job<unknown>) => {
+        const started = performance.now();
+        const jobLog = log.child({ queue: def.queue, jobId: job.id, attempt: job.retryCount });
+        const result = await runOne(def, job, { db, log: jobLog });
+        if (result.status !== 'completed') jobLog.warn({ outcome: result.status, output: result.output }, 'job did not complete');
+        opts.onSettled?.(def.queue, result.status, (performance.now() - started) / 1000);
+        return result;
+      };
+      if (!opts.serial) return Promise.all(jobs.map(run));
+      const results: JobResult[] = [];
+      for (const job of jobs) results.push(await run(job));
+      return results;
+    },
   );
 }
 
@@ -92,11 +91,3 @@ async function runOne<S extends z.ZodType>(def: JobDefinition<S>, job: Job<unkno
   }
 }
 
-async function completeIn(boss: PgBoss, queue: QueueName, job: Job<unknown>, trx: Transaction<Database>) {
-  const res = (await boss.complete(queue, { id: job.id, retryCount: job.retryCount }, null, { db: fromKysely(trx) })) as {
-    affected?: number;
-  };
-  if (res.affected !== 1) {
-    throw new AppError('CONFLICT', 'this attempt no longer holds the job (it expired and went to another worker)');
-  }
-}

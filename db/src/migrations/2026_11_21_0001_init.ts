@@ -53,6 +53,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('last_used_at', 'timestamptz')
     .addColumn('revoked_at', 'timestamptz')
+    // Login (session) tokens expire; API tokens an admin creates don't (null).
+    .addColumn('expires_at', 'timestamptz')
     .execute();
   await db.schema.createIndex('api_tokens_user_idx').on('api_tokens').column('user_id').execute();
 

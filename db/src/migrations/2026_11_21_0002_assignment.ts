@@ -29,6 +29,11 @@ export async function up(db: Kysely<any>): Promise<void> {
       if old_holder is not distinct from new_holder then
         return null;
       end if;
+      -- One lock order for every path (by id), so two reassignments that swap
+      -- agents cannot deadlock each other.
+      -- (NO KEY UPDATE: the foreign-key check already holds KEY SHARE on the new
+      -- holder, and FOR UPDATE would have to upgrade it, deadlocking with a twin.)
+      perform 1 from users where id in (old_holder, new_holder) order by id for no key update;
       if old_holder is not null then
         update users set open_tickets = open_tickets - 1 where id = old_holder;
       end if;
@@ -37,15 +42,36 @@ export async function up(db: Kysely<any>): Promise<void> {
           -- Reopened (e.g. the customer replied): the holder keeps it even when full.
           update users set open_tickets = open_tickets + 1 where id = new_holder;
         else
+          -- Checked on the locked, latest row: no race with a deactivation or
+          -- another assignment can get past it.
           update users set open_tickets = open_tickets + 1, last_assigned_at = now()
-           where id = new_holder and open_tickets < capacity;
+           where id = new_holder and open_tickets < capacity and active and role <> 'customer';
           if not found then
-            raise exception 'assignee % is at capacity', new_holder using errcode = 'RD409', column = 'assignee_id';
+            if exists (select 1 from users where id = new_holder and active and role <> 'customer') then
+              raise exception 'assignee % is at capacity', new_holder using errcode = 'RD409', column = 'assignee_id';
+            end if;
+            raise exception 'assignee % is not an active agent or admin', new_holder using errcode = 'RD422', column = 'assignee_id';
           end if;
         end if;
       end if;
       return null;
     end $$`.execute(db);
+
+  // A ticket reopened while its holder can no longer work it (deactivated,
+  // or now a customer) goes back to the queue instead of to nobody.
+  await sql`
+    create function relaydesk_unassign_on_reopen() returns trigger language plpgsql as $$
+    begin
+      if old.status in ('resolved', 'closed') and new.status not in ('resolved', 'closed')
+         and new.assignee_id is not null and new.assignee_id is not distinct from old.assignee_id
+         and not exists (select 1 from users where id = new.assignee_id and active and role <> 'customer') then
+        new.assignee_id := null;
+      end if;
+      return new;
+    end $$`.execute(db);
+  await sql`
+    create trigger tickets_unassign_on_reopen before update of status on tickets
+      for each row execute function relaydesk_unassign_on_reopen()`.execute(db);
   await sql`
     create trigger tickets_track_open_tickets
       after insert or update of assignee_id, status or delete on tickets
@@ -58,6 +84,8 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await sql`drop trigger tickets_unassign_on_reopen on tickets`.execute(db);
+  await sql`drop function relaydesk_unassign_on_reopen()`.execute(db);
   await sql`drop trigger tickets_track_open_tickets on tickets`.execute(db);
   await sql`drop function relaydesk_track_open_tickets()`.execute(db);
   await sql`drop index tickets_unassigned_idx`.execute(db);

@@ -11,13 +11,19 @@ export const contactColumns = ['id', 'email', 'name', 'created_at', 'updated_at'
  * name: whoever files a ticket for someone does not get to rename them.
  */
 export async function upsertContact(trx: Transaction<Database>, email: string, name: string): Promise<string> {
-  const row = await trx
+  const normalized = normalizeEmail(email);
+  // "do nothing", not a no-op update: an update would lock the contact's row
+  // until commit (serialising every ticket filed for one requester) and leave
+  // a dead row version per ticket.
+  const inserted = await trx
     .insertInto('contacts')
-    .values({ id: uuidv7(), email: normalizeEmail(email), name: name.trim() })
-    .onConflict((oc) => oc.column('email').doUpdateSet((eb) => ({ email: eb.ref('excluded.email') })))
+    .values({ id: uuidv7(), email: normalized, name: name.trim() })
+    .onConflict((oc) => oc.column('email').doNothing())
     .returning('id')
-    .executeTakeFirstOrThrow();
-  return row.id;
+    .executeTakeFirst();
+  if (inserted) return inserted.id;
+  const existing = await trx.selectFrom('contacts').select('id').where('email', '=', normalized).executeTakeFirstOrThrow();
+  return existing.id;
 }
 
 export async function getContact(db: Kysely<Database>, id: string) {

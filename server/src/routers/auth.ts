@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { issueToken, verifyPassword } from '../auth.ts';
+import { issueToken, LOGIN_TOKEN_TTL_MS, verifyPassword } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { getUser, findLoginUser } from '../queries/users.ts';
 import { RateLimiter } from '../rate-limit.ts';
@@ -19,15 +19,16 @@ export const authRouter = router({
     .mutation(async ({ ctx, input }) => {
       const wait = Math.max(perEmail.wait(input.email), perAddress.wait(ctx.ip));
       if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many failed logins; try again in ${wait} s`);
+      // Counted before the (slow) verification, so parallel or batched
+      // guesses can't all slip in under the limit; a success takes it back.
+      perEmail.fail(input.email);
+      perAddress.fail(ctx.ip);
       const found = await findLoginUser(ctx.db, input.email);
       const ok = await verifyPassword(found?.password_hash ?? null, input.password);
-      if (!found || !ok || !found.active) {
-        perEmail.fail(input.email);
-        perAddress.fail(ctx.ip);
-        throw new AppError('UNAUTHORIZED', 'wrong email or password');
-      }
+      if (!found || !ok || !found.active) throw new AppError('UNAUTHORIZED', 'wrong email or password');
       perEmail.reset(input.email);
-      const { token } = await issueToken(ctx.db, found.id, 'login');
+      perAddress.undo(ctx.ip);
+      const { token } = await issueToken(ctx.db, found.id, 'login', LOGIN_TOKEN_TTL_MS);
       const user = await getUser(ctx.db, found.id);
       return { token, user: userDto(user!) };
     }),

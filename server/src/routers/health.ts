@@ -17,7 +17,9 @@ export async function checkHealth(db: Kysely<Database>, timeoutMs = 2000): Promi
     ]);
     return { status: 'ok', db: 'up' };
   } catch (err) {
-    return { status: 'degraded', db: 'down', reason: `database unreachable: ${(err as Error).message}` };
+    // The reason names the failure, not the address: /health is public.
+    const code = (err as { code?: string }).code ?? ((err as Error).message.startsWith('no answer') ? 'timeout' : 'error');
+    return { status: 'degraded', db: 'down', reason: `database unreachable (${code})` };
   } finally {
     clearTimeout(timer);
   }

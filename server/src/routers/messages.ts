@@ -4,6 +4,7 @@ import type { Database } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
 import { AppError } from '../errors.ts';
 import { appendEvent } from '../queries/events.ts';
+import { afterHoldingChange, type Jobs } from '../jobs.ts';
 import { lockTicket, updateTicketRow } from '../queries/tickets.ts';
 import { authedProcedure, router, type SessionUser } from '../trpc.ts';
 import { id, iso, isoDate, nonBlank } from './shared.ts';
@@ -55,7 +56,7 @@ const addInput = z.object({
  * ticket: the first staff reply sets firstResponseAt; a customer's reply
  * reopens a waiting or resolved ticket.
  */
-export async function addMessage(db: Kysely<Database>, user: SessionUser, input: z.infer<typeof addInput>) {
+export async function addMessage(db: Kysely<Database>, jobs: Jobs, user: SessionUser, input: z.infer<typeof addInput>) {
   return db.transaction().execute(async (trx) => {
     const ticket = await lockTicket(trx, input.ticketId);
     assertCanRead(user, ticket);
@@ -74,7 +75,9 @@ export async function addMessage(db: Kysely<Database>, user: SessionUser, input:
 
     const actor = { type: 'user' as const, id: user.id };
     if (staff && !input.internal && !ticket.first_response_at) {
-      await updateTicketRow(trx, ticket.id, { first_response_at: message.created_at });
+      // System bookkeeping, not an edit: no new version, so a client holding
+      // the ticket's version can still update it after replying.
+      await trx.updateTable('tickets').set({ first_response_at: message.created_at }).where('id', '=', ticket.id).execute();
     } else if (!staff && (ticket.status === 'waiting' || ticket.status === 'resolved')) {
       const updated = await updateTicketRow(trx, ticket.id, { status: 'open', resolved_at: null });
       await appendEvent(trx, {
@@ -83,6 +86,8 @@ export async function addMessage(db: Kysely<Database>, user: SessionUser, input:
         actor,
         data: { changes: { status: { from: ticket.status, to: 'open' } }, version: updated.version, reason: 'customer replied' },
       });
+      // Its holder may be gone (the reopen trigger then unassigned it): queue it.
+      await afterHoldingChange(jobs, trx, ticket.id, ticket, updated);
     }
     const dto = messageDto({ ...message, author_name: user.name, author_role: user.role });
     await appendEvent(trx, { type: 'message.created', ticketId: ticket.id, actor, data: { message: dto } });
@@ -94,5 +99,5 @@ export const messagesRouter = router({
   add: authedProcedure
     .input(addInput)
     .output(messageOutput)
-    .mutation(({ ctx, input }) => addMessage(ctx.db, ctx.user, input)),
+    .mutation(({ ctx, input }) => addMessage(ctx.db, ctx.jobs, ctx.user, input)),
 });

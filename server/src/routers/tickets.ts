@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import { CATEGORIES, PRIORITIES, STATUSES, type Database, type Ticket, type TicketUpdate } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
 import { AppError } from '../errors.ts';
-import { sendAssignDrain, type Jobs } from '../jobs.ts';
+import { afterHoldingChange, type Jobs } from '../jobs.ts';
 import { appendEvent, type Actor } from '../queries/events.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { listMessages } from '../queries/messages.ts';
@@ -129,31 +129,30 @@ const updateInput = z.object({
   category: category.optional(),
   tags: tags.optional(),
   assigneeId: id.nullable().optional(),
+  resolution: text().max(20_000).optional(),
 });
 type UpdateInput = z.infer<typeof updateInput>;
 
-const patchable = ['title', 'description', 'status', 'priority', 'category', 'tags', 'assigneeId'] as const;
+const patchable = ['title', 'description', 'status', 'priority', 'category', 'tags', 'assigneeId', 'resolution'] as const;
 const columnOf = { assigneeId: 'assignee_id' } as const;
 const column = (f: (typeof patchable)[number]) => (f in columnOf ? columnOf[f as keyof typeof columnOf] : f) as keyof TicketRow;
 const closed = (s: string) => s === 'resolved' || s === 'closed';
 
-async function assertAssignable(db: Kysely<Database>, assigneeId: string) {
-  const u = await db.selectFrom('users').select(['role', 'active']).where('id', '=', assigneeId).executeTakeFirst();
-  if (!u || !u.active || u.role === 'customer') {
-    throw new AppError('BAD_REQUEST', 'assigneeId must be an active agent or admin', { field: 'assigneeId' });
-  }
-}
-
-/** An open ticket left its assignee (resolved, closed, reassigned, deleted): a slot freed. */
-const freesSlot = (before: { status: string; assignee_id: string | null }, after: { status: string; assignee_id: string | null } | null) =>
-  before.assignee_id !== null && !closed(before.status) && (after === null || closed(after.status) || after.assignee_id !== before.assignee_id);
-
-export async function updateTicket(db: Kysely<Database>, jobs: Jobs, user: SessionUser, input: UpdateInput) {
+export async function updateTicket(
+  db: Kysely<Database>,
+  jobs: Jobs,
+  user: SessionUser,
+  input: UpdateInput,
+  opts: { resolving?: boolean } = {},
+) {
   const fields = patchable.filter((f) => input[f] !== undefined);
   if (fields.length === 0) throw new AppError('BAD_REQUEST', 'nothing to update: give at least one field');
   return db.transaction().execute(async (trx) => {
     const ticket = await lockTicket(trx, input.id);
     assertCanModify(user, ticket);
+    if (opts.resolving && closed(ticket.status)) {
+      throw new AppError('CONFLICT', `the ticket is already ${ticket.status}`, { field: 'status' });
+    }
     if (input.expectedVersion !== undefined && input.expectedVersion !== ticket.version) {
       throw new AppError('CONFLICT', `stale version: expected ${input.expectedVersion}, the ticket is at ${ticket.version}`, {
         field: 'expectedVersion',
@@ -170,7 +169,8 @@ export async function updateTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
     }
     if (Object.keys(changes).length === 0) return ticketDto(ticket); // nothing differs: no new version, no event
 
-    if (changes.assigneeId && input.assigneeId) await assertAssignable(trx, input.assigneeId);
+    // Whether the new assignee may hold it (active staff, under capacity) is
+    // checked by the open-tickets trigger on their locked row.
     if (changes.status) {
       const wasClosed = closed(ticket.status);
       const isClosed = closed(input.status!);
@@ -193,7 +193,7 @@ export async function updateTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
     if (changes.status && input.status === 'resolved') {
       await appendEvent(trx, { type: 'ticket.resolved', ticketId: ticket.id, actor, data: { resolution: updated.resolution } });
     }
-    if (freesSlot(ticket, updated)) await sendAssignDrain(jobs, trx, ticket.id);
+    await afterHoldingChange(jobs, trx, ticket.id, ticket, updated);
     return ticketDto(updated);
   });
 }
@@ -219,10 +219,12 @@ export async function claimTickets(db: Kysely<Database>, user: SessionUser, limi
   return db.transaction().execute(async (trx) => {
     const me = await trx
       .selectFrom('users')
-      .select(['capacity', 'open_tickets'])
+      .select(['capacity', 'open_tickets', 'active', 'role'])
       .where('id', '=', user.id)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirstOrThrow();
+    // Checked again under the lock: a deactivation may have committed since the token was.
+    if (!me.active || me.role !== 'agent') throw new AppError('FORBIDDEN', 'only active agents claim tickets');
     const want = Math.max(0, Math.min(limit, me.capacity) - me.open_tickets);
     const { rows } = await sql<TicketRow & { claimed: boolean }>`
       with picked as (
@@ -306,30 +308,9 @@ export const ticketsRouter = router({
     .mutation(({ ctx, input }) => updateTicket(ctx.db, ctx.jobs, ctx.user, input)),
 
   resolve: authedProcedure
-    .input(z.object({ id, resolution: text().max(20_000).optional() }))
+    .input(z.object({ id, expectedVersion: z.number().int().min(1).optional(), resolution: text().max(20_000).optional() }))
     .output(ticketOutput)
-    .mutation(({ ctx, input }) =>
-      ctx.db.transaction().execute(async (trx) => {
-        const ticket = await lockTicket(trx, input.id);
-        assertCanModify(ctx.user, ticket);
-        if (closed(ticket.status)) throw new AppError('CONFLICT', `the ticket is already ${ticket.status}`, { field: 'status' });
-        const updated = await updateTicketRow(trx, ticket.id, {
-          status: 'resolved',
-          resolution: input.resolution ?? ticket.resolution,
-          resolved_at: sql<Date>`now()` as unknown as Date,
-        });
-        const actor = userActor(ctx.user);
-        await appendEvent(trx, {
-          type: 'ticket.updated',
-          ticketId: ticket.id,
-          actor,
-          data: { changes: { status: { from: ticket.status, to: 'resolved' } }, version: updated.version },
-        });
-        await appendEvent(trx, { type: 'ticket.resolved', ticketId: ticket.id, actor, data: { resolution: updated.resolution } });
-        if (freesSlot(ticket, updated)) await sendAssignDrain(ctx.jobs, trx, ticket.id);
-        return ticketDto(updated);
-      }),
-    ),
+    .mutation(({ ctx, input }) => updateTicket(ctx.db, ctx.jobs, ctx.user, { ...input, status: 'resolved' }, { resolving: true })),
 
   delete: adminProcedure
     .input(z.object({ id }))
@@ -342,7 +323,7 @@ export const ticketsRouter = router({
           .returning(['id', 'number', 'title', 'status', 'assignee_id'])
           .executeTakeFirst();
         if (!gone) throw new AppError('NOT_FOUND', 'ticket not found');
-        if (freesSlot(gone, null)) await sendAssignDrain(ctx.jobs, trx, gone.id);
+        await afterHoldingChange(ctx.jobs, trx, gone.id, gone, null);
         await appendEvent(trx, {
           type: 'ticket.deleted',
           ticketId: gone.id,

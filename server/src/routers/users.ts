@@ -7,7 +7,7 @@ import { AppError } from '../errors.ts';
 import { sendAssignDrain, type Jobs } from '../jobs.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { appendEvent, type Actor } from '../queries/events.ts';
-import { countActiveAdmins, getUser, listTokens, listUsers, userColumns } from '../queries/users.ts';
+import { getUser, listTokens, listUsers, lockActiveAdmins, lockOpenTicketsOf, userColumns } from '../queries/users.ts';
 import { adminProcedure, router } from '../trpc.ts';
 import { email, id, iso, isoDate, isoOrNull, limit, name, page, pageOf, text } from './shared.ts';
 
@@ -87,6 +87,7 @@ const tokenOutput = z.object({
   id: z.uuid(),
   name: z.string(),
   createdAt: isoDate,
+  expiresAt: isoDate.nullable(),
   lastUsedAt: isoDate.nullable(),
   revokedAt: isoDate.nullable(),
 });
@@ -119,11 +120,15 @@ export const usersRouter = router({
       if (Object.keys(patch).length === 0 && !newPassword) throw new AppError('BAD_REQUEST', 'nothing to update: give at least one field');
       const passwordHash = newPassword ? await hashPassword(newPassword) : undefined;
       return ctx.db.transaction().execute(async (trx) => {
-        const current = await trx.selectFrom('users').select(['id', 'role', 'email', 'name', 'contact_id']).where('id', '=', userId).forUpdate().executeTakeFirst();
+        // Locks in the one order every path uses: tickets, then users by id.
+        const mayLeaveStaff = patch.active === false || patch.role === 'customer';
+        if (mayLeaveStaff) await lockOpenTicketsOf(trx, userId);
+        const mayLoseAdmin = patch.active === false || (patch.role !== undefined && patch.role !== 'admin');
+        const admins = mayLoseAdmin ? await lockActiveAdmins(trx) : [];
+        const current = await trx.selectFrom('users').select(['id', 'role', 'email', 'name', 'contact_id']).where('id', '=', userId).forNoKeyUpdate().executeTakeFirst();
         if (!current) throw new AppError('NOT_FOUND', 'user not found');
         // Guard against locking everyone out: the last active admin stays one.
-        const losesAdmin = current.role === 'admin' && ((patch.role && patch.role !== 'admin') || patch.active === false);
-        if (losesAdmin && (await countActiveAdmins(trx, userId)) === 0) {
+        if (mayLoseAdmin && admins.includes(userId) && admins.length === 1) {
           throw new AppError('CONFLICT', 'this is the last active admin: it cannot be demoted or deactivated', { field: patch.role ? 'role' : 'active' });
         }
         const contactId =
@@ -139,8 +144,19 @@ export const usersRouter = router({
           .where('id', '=', userId)
           .returning(userColumns)
           .executeTakeFirstOrThrow();
+        // A new password ends every session opened with the old one (login
+        // tokens); API tokens an admin issued stay until revoked.
+        if (passwordHash) {
+          await trx
+            .updateTable('api_tokens')
+            .set({ revoked_at: sql<Date>`now()` as unknown as Date })
+            .where('user_id', '=', userId)
+            .where('expires_at', 'is not', null)
+            .where('revoked_at', 'is', null)
+            .execute();
+        }
         // Someone who can no longer work tickets gives their open ones back to the queue.
-        const leftStaff = (patch.active === false || patch.role === 'customer') && current.role !== 'customer';
+        const leftStaff = mayLeaveStaff && current.role !== 'customer';
         const released = leftStaff ? await releaseOpenTickets(trx, userId, { type: 'user', id: ctx.user.id }) : 0;
         // More capacity, a reactivated or new agent, released tickets: waiting tickets may now fit.
         if (released > 0 || (row.role === 'agent' && row.active && (patch.capacity !== undefined || patch.active || patch.role))) {
@@ -182,6 +198,7 @@ export const usersRouter = router({
         id: t.id,
         name: t.name,
         createdAt: iso(t.created_at),
+        expiresAt: isoOrNull(t.expires_at),
         lastUsedAt: isoOrNull(t.last_used_at),
         revokedAt: isoOrNull(t.revoked_at),
       })),

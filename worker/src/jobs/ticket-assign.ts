@@ -17,7 +17,7 @@ export const queue = 'ticket.assign';
 export const payload = z.object({
   /** The ticket that caused this job, for the logs; every job drains the whole backlog. */
   ticketId: z.uuid().optional(),
-  reason: z.enum(['created', 'capacity', 'sweep', 'manual']),
+  reason: z.enum(['created', 'capacity', 'sweep']),
 });
 export type AssignPayload = z.infer<typeof payload>;
 
@@ -57,7 +57,7 @@ export async function assignWaiting(trx: Transaction<Database>, max: number): Pr
       .orderBy(sql`last_assigned_at asc nulls first`)
       .orderBy('id')
       .limit(1)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     if (!agent) break; // everyone is full: the rest wait for the next drain
     const updated = await trx
