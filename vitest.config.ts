@@ -1,6 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // In the repo, @relaydesk/client resolves to its TypeScript source (the
+  // published package resolves to dist/).
+  resolve: { conditions: ['relaydesk-source', 'module', 'node', 'development|production'] },
+  ssr: { resolve: { conditions: ['relaydesk-source', 'module', 'node', 'development|production'] } },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],

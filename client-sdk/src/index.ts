@@ -2,7 +2,7 @@
 //
 // The server's router is imported as a type only, so no server code (nor any
 // of its dependencies) ends up in an app that uses this package.
-import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, TRPCClientError, type TRPCClient } from '@trpc/client';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@relaydesk/server';
 
@@ -23,7 +23,9 @@ export interface RelaydeskClientOptions {
   headers?: Record<string, string>;
 }
 
-export function createRelaydeskClient(opts: RelaydeskClientOptions) {
+export type RelaydeskClient = TRPCClient<AppRouter>;
+
+export function createRelaydeskClient(opts: RelaydeskClientOptions): RelaydeskClient {
   const base = opts.url.replace(/\/+$/, '');
   const url = base.endsWith('/trpc') ? base : `${base}/trpc`;
   return createTRPCClient<AppRouter>({
@@ -40,8 +42,6 @@ export function createRelaydeskClient(opts: RelaydeskClientOptions) {
     ],
   });
 }
-
-export type RelaydeskClient = ReturnType<typeof createRelaydeskClient>;
 
 /** The tRPC error code of a failed call (`'NOT_FOUND'`, `'CONFLICT'`, …), if it is one. */
 export function errorCode(err: unknown): string | undefined {
