@@ -48,12 +48,21 @@ export function createBoss(url: string, opts: BossOptions = {}): PgBoss {
 /** Creates (or brings up to date) every queue and its dead-letter queue. */
 export async function ensureQueues(boss: PgBoss): Promise<void> {
   const existing = new Set((await boss.getQueues()).map((q) => q.name));
+  // Several processes may boot at once on a new database: losing the race to
+  // create a queue is fine as long as it exists afterwards.
+  const create = async (name: string, options: Omit<Queue, 'name'>) => {
+    try {
+      await boss.createQueue(name, options);
+    } catch (err) {
+      if (!(await boss.getQueue(name))) throw err;
+    }
+  };
   for (const name of QUEUE_NAMES) {
     const dead = deadLetterOf(name);
-    if (!existing.has(dead)) await boss.createQueue(dead, DEAD_LETTER_POLICY);
+    if (!existing.has(dead)) await create(dead, DEAD_LETTER_POLICY);
     const policy = QUEUE_POLICIES[name];
     if (existing.has(name)) await boss.updateQueue(name, policy);
-    else await boss.createQueue(name, { ...policy, deadLetter: dead });
+    else await create(name, { ...policy, deadLetter: dead });
   }
 }
 
