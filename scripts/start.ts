@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDb, migrateToLatest } from '@relaydesk/db';
-import { EmbeddedPostgresError, startEmbeddedPostgres, stopOrphanPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
+import { EmbeddedPostgresError, isAlive, startEmbeddedPostgres, stopOrphanPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
 import { ensureFirstAdmin } from '@relaydesk/server/bootstrap';
 import { loadEnv, startEnv } from '@relaydesk/server/env';
 import { installQueues } from '@relaydesk/worker/queues';
@@ -23,15 +23,6 @@ const fail = (line: string): never => {
   console.error(`[relaydesk] ${line}`);
   process.exit(1);
 };
-
-function isAlive(pid: number) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** One supervisor per data directory; a dead one's leftovers are cleaned up. */
 async function takeDataDirLock(): Promise<string> {

@@ -249,7 +249,7 @@ const MATRIX: Case<unknown>[] = [
     proc: 'tickets.list',
     rules: ANY_USER,
     run: (rd) => rd.tickets.list.query({ limit: 100 }),
-    verify: (r, s, { caller, env, actor }) => {
+    verify: (r, s, { caller, actor }) => {
       const ids = r.items.map((t) => t.id);
       if (isCustomer(caller)) {
         expect(r.items.length).toBeGreaterThan(0);

@@ -7,25 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRelaydeskClient } from '@relaydesk/client';
+import { freePort, isAlive } from '@relaydesk/db/embedded';
 import { repoRoot, startServer } from './helpers/server.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function alive(pid: number) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, check: () => boolean, ms = 20_000) {
   const deadline = Date.now() + ms;
@@ -125,7 +108,7 @@ describe('npm start', () => {
     expect(pids.length).toBeGreaterThanOrEqual(4); // supervisor, server, worker, postgres
     process.kill(-s.child.pid!, 'SIGINT');
     expect(await s.exit).toBe(0);
-    await until('every process to exit', () => pids.every((p) => !alive(p)));
+    await until('every process to exit', () => pids.every((p) => !isAlive(p)));
     expect(fs.existsSync(path.join(dataDir, 'postgres/postmaster.pid'))).toBe(false);
   });
 
@@ -158,7 +141,7 @@ describe('npm start', () => {
     const orphan = postmasterPid();
     process.kill(-s.child.pid!, 'SIGKILL'); // supervisor, server, worker: postgres lives on in its own group
     await s.exit;
-    expect(alive(orphan)).toBe(true);
+    expect(isAlive(orphan)).toBe(true);
 
     const again = npmStart({ PORT: String(await freePort()) });
     const url = await started(again);
@@ -169,7 +152,7 @@ describe('npm start', () => {
     const pg = postmasterPid();
     process.kill(-again.child.pid!, 'SIGKILL');
     process.kill(pg, 'SIGKILL');
-    await until('postgres to die', () => !alive(pg));
+    await until('postgres to die', () => !isAlive(pg));
     expect(fs.existsSync(path.join(dataDir, 'postgres/postmaster.pid'))).toBe(true);
 
     const third = npmStart({ PORT: String(await freePort()) });

@@ -40,9 +40,12 @@ export function createJobs(boss: PgBoss, autoAssign: boolean, start: () => Promi
   };
 }
 
-/** Capacity may have freed up: let the assigner look at the waiting tickets. */
-export async function sendAssignDrain(jobs: Jobs, trx: Transaction<Database>, ticketId?: string) {
-  if (jobs.autoAssign) await jobs.send(trx, 'ticket.assign', { ticketId, reason: 'capacity' });
+/**
+ * Lets the assigner look at the waiting tickets: a ticket was created, or
+ * capacity may have freed up. The one place that honours AUTO_ASSIGN.
+ */
+export async function sendAssignDrain(jobs: Jobs, trx: Transaction<Database>, ticketId?: string, reason: AssignPayload['reason'] = 'capacity') {
+  if (jobs.autoAssign) await jobs.send(trx, 'ticket.assign', { ticketId, reason });
 }
 
 type Holding = { status: string; assignee_id: string | null };

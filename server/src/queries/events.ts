@@ -15,15 +15,22 @@ export interface NewEvent {
 
 /** Appends to the event log; takes a transaction so it commits with its change. */
 export async function appendEvent(trx: Transaction<Database>, e: NewEvent): Promise<void> {
-  await trx
-    .insertInto('events')
-    .values({
-      type: e.type,
-      ticket_id: e.ticketId,
-      actor_type: e.actor?.type ?? null,
-      actor_id: e.actor?.id ?? null,
-      data: e.data,
-    })
-    .execute();
+  await appendEvents(trx, [e]);
 }
 
+/** Appends several events in one statement (one round trip however many). */
+export async function appendEvents(trx: Transaction<Database>, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await trx
+    .insertInto('events')
+    .values(
+      events.map((e) => ({
+        type: e.type,
+        ticket_id: e.ticketId,
+        actor_type: e.actor?.type ?? null,
+        actor_id: e.actor?.id ?? null,
+        data: e.data,
+      })),
+    )
+    .execute();
+}

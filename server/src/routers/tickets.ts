@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import { CATEGORIES, PRIORITIES, STATUSES, type Database, type Ticket, type TicketUpdate } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
 import { AppError } from '../errors.ts';
-import { afterHoldingChange, type Jobs } from '../jobs.ts';
+import { afterHoldingChange, sendAssignDrain, type Jobs } from '../jobs.ts';
 import { appendEvent, type Actor } from '../queries/events.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { listMessages } from '../queries/messages.ts';
@@ -112,7 +112,7 @@ export async function createTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
       .executeTakeFirstOrThrow();
     const dto = ticketDto(ticket);
     await appendEvent(trx, { type: 'ticket.created', ticketId: ticket.id, actor: userActor(user), data: { ticket: dto } });
-    if (jobs.autoAssign) await jobs.send(trx, 'ticket.assign', { ticketId: ticket.id, reason: 'created' });
+    await sendAssignDrain(jobs, trx, ticket.id, 'created');
     return dto;
   });
 }

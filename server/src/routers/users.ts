@@ -6,7 +6,7 @@ import { hashPassword, issueToken } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { sendAssignDrain, type Jobs } from '../jobs.ts';
 import { upsertContact } from '../queries/contacts.ts';
-import { appendEvent, type Actor } from '../queries/events.ts';
+import { appendEvents, type Actor } from '../queries/events.ts';
 import { getUser, listTokens, listUsers, lockActiveAdmins, lockOpenTicketsOf, userColumns } from '../queries/users.ts';
 import { adminProcedure, router } from '../trpc.ts';
 import { email, id, iso, isoDate, isoOrNull, limit, name, page, pageOf, text } from './shared.ts';
@@ -77,9 +77,10 @@ async function releaseOpenTickets(trx: Transaction<Database>, userId: string, ac
     .where('status', 'not in', ['resolved', 'closed'])
     .returning(['id', 'version'])
     .execute();
-  for (const t of released) {
-    await appendEvent(trx, { type: 'ticket.assigned', ticketId: t.id, actor, data: { from: userId, to: null, reason: 'released', version: t.version } });
-  }
+  await appendEvents(
+    trx,
+    released.map((t) => ({ type: 'ticket.assigned', ticketId: t.id, actor, data: { from: userId, to: null, reason: 'released', version: t.version } })),
+  );
   return released.length;
 }
 
