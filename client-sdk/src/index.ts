@@ -2,7 +2,16 @@
 //
 // The server's router is imported as a type only, so no server code (nor any
 // of its dependencies) ends up in an app that uses this package.
-import { createTRPCClient, httpBatchLink, TRPCClientError, type TRPCClient } from '@trpc/client';
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpSubscriptionLink,
+  retryLink,
+  splitLink,
+  TRPCClientError,
+  type TRPCClient,
+} from '@trpc/client';
+import { EventSource } from 'eventsource';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@relaydesk/server';
 
@@ -10,6 +19,12 @@ export type { AppRouter };
 export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export type Ticket = RouterOutputs['tickets']['get'];
+/**
+ * One event from `events.subscribe` or `tickets.history`, discriminated by
+ * `type`: `switch (e.type)` narrows `e.data` to that event's payload.
+ */
+export type RelaydeskEvent = RouterOutputs['tickets']['history']['items'][number];
+export type RelaydeskEventType = RelaydeskEvent['type'];
 export { TRPCClientError };
 
 export interface RelaydeskClientOptions {
@@ -21,23 +36,57 @@ export interface RelaydeskClientOptions {
   fetch?: typeof globalThis.fetch;
   /** Extra headers on every request. */
   headers?: Record<string, string>;
+  /**
+   * Subscriptions: the delay before reconnecting after the n-th failed attempt
+   * in a row. Default: 250 ms doubling to 10 s, with jitter.
+   */
+  retryDelayMs?: (attempt: number) => number;
 }
+
+/** Errors a subscription gives up on: retrying cannot fix them. */
+const FINAL_CODES = new Set(['UNAUTHORIZED', 'FORBIDDEN', 'BAD_REQUEST', 'NOT_FOUND', 'PARSE_ERROR', 'METHOD_NOT_SUPPORTED']);
+
+const backoff = (attempt: number) => Math.min(10_000, 250 * 2 ** Math.min(attempt - 1, 6)) * (0.5 + Math.random() / 2);
 
 export type RelaydeskClient = TRPCClient<AppRouter>;
 
 export function createRelaydeskClient(opts: RelaydeskClientOptions): RelaydeskClient {
   const base = opts.url.replace(/\/+$/, '');
   const url = base.endsWith('/trpc') ? base : `${base}/trpc`;
+  // Requests carry the token as `Authorization: Bearer …`.
+  const headers = async (): Promise<Record<string, string>> => {
+    const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
+    return { ...opts.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  };
+  const baseFetch = opts.fetch ?? globalThis.fetch;
   return createTRPCClient<AppRouter>({
     links: [
-      httpBatchLink({
-        url,
-        fetch: opts.fetch,
-        // Requests carry the token as `Authorization: Bearer …`.
-        async headers() {
-          const token = typeof opts.token === 'function' ? await opts.token() : opts.token;
-          return { ...opts.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) };
-        },
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        // Subscriptions: SSE through the `eventsource` package (Node and
+        // browsers; unlike the built-in EventSource it can send the token as
+        // a header, so it never appears in a URL). The stream resumes by
+        // itself: EventSource reconnects with Last-Event-ID after a dropped
+        // connection, and retryLink starts a new stream from the last id
+        // after anything else (a server restart, a 502 from a proxy).
+        true: [
+          retryLink({
+            retry: ({ error }) => !FINAL_CODES.has(errorCode(error) ?? ''),
+            retryDelayMs: opts.retryDelayMs ?? backoff,
+          }),
+          httpSubscriptionLink({
+            url,
+            EventSource,
+            eventSourceOptions: async () => {
+              const extra = await headers();
+              return {
+                fetch: (input: string | URL | Request, init?: RequestInit) =>
+                  baseFetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...extra } }),
+              };
+            },
+          }),
+        ],
+        false: httpBatchLink({ url, fetch: opts.fetch, headers }),
       }),
     ],
   });

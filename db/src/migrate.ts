@@ -4,10 +4,12 @@ import { sql, type Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import * as init from './migrations/2026_11_21_0001_init.ts';
 import * as assignment from './migrations/2026_11_21_0002_assignment.ts';
+import * as liveEvents from './migrations/2026_11_21_0003_live_events.ts';
 
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_init': init,
   '2026_11_21_0002_assignment': assignment,
+  '2026_11_21_0003_live_events': liveEvents,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -98,6 +98,15 @@ export interface EventsTable {
   actor_id: string | null;
   data: ColumnType<unknown, Record<string, unknown> | undefined, never>;
   occurred_at: CreatedAt;
+  /** Place in the commit-ordered log; null until the sequencer reaches it. */
+  position: ColumnType<number | null, never, number>;
+  contact_id: ColumnType<string | null, string | null | undefined, never>;
+  internal: ColumnType<boolean, boolean | undefined, never>;
+}
+
+export interface EventCommitsTable {
+  xid: string;
+  seq: string;
 }
 
 export interface Database {
@@ -107,6 +116,7 @@ export interface Database {
   tickets: TicketsTable;
   messages: MessagesTable;
   events: EventsTable;
+  event_commits: EventCommitsTable;
 }
 
 export type Contact = Selectable<ContactsTable>;

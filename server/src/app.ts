@@ -7,6 +7,8 @@ import type { Kysely } from 'kysely';
 import { pinoHttp } from 'pino-http';
 import type { Database } from '@relaydesk/db';
 import { bearerToken, userForToken } from './auth.ts';
+import type { EventHub } from './events/hub.ts';
+import { defaultStreamLimits, type StreamLimits } from './events/subscription.ts';
 import type { Jobs } from './jobs.ts';
 import type { Logger } from './logger.ts';
 import { appRouter } from './router.ts';
@@ -21,9 +23,13 @@ export interface AppDeps {
   jobs: Jobs;
   /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string;
+  /** Serves `events.subscribe` from this hub; without it the procedure answers SERVICE_UNAVAILABLE. */
+  hub?: EventHub;
+  streamLimits?: Partial<StreamLimits>;
 }
 
-export function createApp({ db, log, jobs, metricsToken }: AppDeps): express.Express {
+export function createApp({ db, log, jobs, metricsToken, hub, streamLimits }: AppDeps): express.Express {
+  const events = hub ? { hub, limits: { ...defaultStreamLimits, ...streamLimits } } : undefined;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
@@ -48,7 +54,7 @@ export function createApp({ db, log, jobs, metricsToken }: AppDeps): express.Exp
     }),
   );
 
-  const metrics = createServerMetrics(jobs);
+  const metrics = createServerMetrics(jobs, hub);
   const procedures = new Set(Object.keys(appRouter._def.procedures));
   app.get('/metrics', async (req, res) => {
     if (metricsToken && bearerToken(req.headers.authorization) !== metricsToken) {
@@ -75,6 +81,22 @@ export function createApp({ db, log, jobs, metricsToken }: AppDeps): express.Exp
     res.once('finish', () => metrics.observe(path, res.statusCode, (performance.now() - started) / 1000));
     next();
   });
+  // Event streams: tell EventSource clients to reconnect after 1 s (the
+  // default is 3 s) when a connection drops; they resume from their last id.
+  app.use('/trpc', (req, res, next) => {
+    if (req.method === 'GET' && req.headers.accept?.includes('text/event-stream')) {
+      const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+      let first = true;
+      res.write = ((chunk: unknown, ...rest: unknown[]) => {
+        if (first) {
+          first = false;
+          if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) write('retry: 1000\n\n');
+        }
+        return write(chunk, ...rest);
+      }) as typeof res.write;
+    }
+    next();
+  });
   app.use(
     '/trpc',
     trpcExpress.createExpressMiddleware({
@@ -82,7 +104,7 @@ export function createApp({ db, log, jobs, metricsToken }: AppDeps): express.Exp
       maxBodySize: 256 * 1024,
       // A batch runs its calls in parallel: bound it.
       maxBatchSize: 50,
-      async createContext({ req }) {
+      async createContext({ req, res }) {
         const token = bearerToken(req.headers.authorization);
         let user: Awaited<ReturnType<typeof userForToken>> = null;
         try {
@@ -94,7 +116,16 @@ export function createApp({ db, log, jobs, metricsToken }: AppDeps): express.Exp
         const reqLog = req.log.child({ userId: user?.id });
         // A token that was sent but is unknown, revoked or belongs to a
         // deactivated user is an error, not an anonymous call.
-        return createContextInner({ db, jobs, log: reqLog, user, ip: req.ip ?? '', invalidToken: Boolean(token && !user) });
+        return createContextInner({
+          db,
+          jobs,
+          log: reqLog,
+          user,
+          ip: req.ip ?? '',
+          invalidToken: Boolean(token && !user),
+          events,
+          disconnect: () => res.destroy(),
+        });
       },
     }),
   );

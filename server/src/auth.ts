@@ -58,17 +58,29 @@ export async function issueToken(db: Kysely<Database>, userId: string, name: str
 }
 
 /** The active user behind a bearer token, or null. One indexed lookup. */
-export async function userForToken(db: Kysely<Database>, token: string): Promise<SessionUser | null> {
-  if (!token.startsWith(TOKEN_PREFIX) || token.length > 100) return null;
-  const row = await db
+function activeTokens(db: Kysely<Database>) {
+  return db
     .selectFrom('api_tokens as t')
     .innerJoin('users as u', 'u.id', 't.user_id')
     .select(['u.id', 'u.name', 'u.email', 'u.role', 'u.contact_id', 't.id as token_id', 't.last_used_at'])
-    .where('t.token_hash', '=', hashToken(token))
     .where('t.revoked_at', 'is', null)
     .where((eb) => eb.or([eb('t.expires_at', 'is', null), eb('t.expires_at', '>', sql<Date>`now()`)]))
-    .where('u.active', '=', true)
-    .executeTakeFirst();
+    .where('u.active', '=', true);
+}
+
+type TokenRow = { id: string; name: string; email: string; role: SessionUser['role']; contact_id: string | null; token_id: string };
+const sessionUser = (row: TokenRow): SessionUser => ({
+  id: row.id,
+  name: row.name,
+  email: row.email,
+  role: row.role,
+  contactId: row.contact_id,
+  tokenId: row.token_id,
+});
+
+export async function userForToken(db: Kysely<Database>, token: string): Promise<SessionUser | null> {
+  if (!token.startsWith(TOKEN_PREFIX) || token.length > 100) return null;
+  const row = await activeTokens(db).where('t.token_hash', '=', hashToken(token)).executeTakeFirst();
   if (!row) return null;
   // Record use at most every few minutes: a write per request would cost more than the lookup.
   if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > LAST_USED_EVERY_MS) {
@@ -79,7 +91,17 @@ export async function userForToken(db: Kysely<Database>, token: string): Promise
       .execute()
       .catch(() => {}); // best effort: never fail a request over bookkeeping
   }
-  return { id: row.id, name: row.name, email: row.email, role: row.role, contactId: row.contact_id, tokenId: row.token_id };
+  return sessionUser(row);
+}
+
+/**
+ * The caller behind a token already checked once, as it is now: null when the
+ * token was revoked or expired since, or its user deactivated. Long-lived
+ * streams recheck with it.
+ */
+export async function userForTokenId(db: Kysely<Database>, tokenId: string): Promise<SessionUser | null> {
+  const row = await activeTokens(db).where('t.id', '=', tokenId).executeTakeFirst();
+  return row ? sessionUser(row) : null;
 }
 
 export function bearerToken(header: string | undefined): string | undefined {

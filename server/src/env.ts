@@ -33,6 +33,8 @@ export const serverEnv = commonEnv.extend({
   HOST: z.string().min(1).default('127.0.0.1'),
   /** Required as a bearer token by GET /metrics when set. Unset: /metrics is open. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Events one subscriber may have waiting before it is closed as too slow (it resumes from its last id). */
+  EVENTS_SUBSCRIBER_BUFFER: z.coerce.number().int().min(10).max(1_000_000).default(2000),
 });
 export type ServerEnv = z.infer<typeof serverEnv>;
 

@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { createDb } from '@relaydesk/db';
 import { createBoss, ensureQueues } from '@relaydesk/worker/queues';
 import { createApp } from './app.ts';
+import { EventHub } from './events/hub.ts';
+import { startSequencer } from './events/sequencer.ts';
 import { createJobs } from './jobs.ts';
 import { loadEnv, serverEnv } from './env.ts';
 import { brief, createLogger } from './logger.ts';
@@ -26,7 +28,20 @@ const jobs = createJobs(boss, env.AUTO_ASSIGN, async () => {
 // server booted during a database outage recovers by itself.
 await jobs.ready().catch((err) => log.warn({ err: brief(err) }, 'pg-boss could not start yet; retrying on first use'));
 
-const app = createApp({ db, log, jobs, metricsToken: env.METRICS_TOKEN });
+// Every server tails the event log for its own subscribers; one process in
+// the deployment (server or worker) is elected to sequence it.
+const hub = new EventHub({ db, connectionString: env.DATABASE_URL, log });
+hub.start();
+const sequencer = startSequencer({ db, connectionString: env.DATABASE_URL, log });
+
+const app = createApp({
+  db,
+  log,
+  jobs,
+  metricsToken: env.METRICS_TOKEN,
+  hub,
+  streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER },
+});
 const server = app.listen(env.PORT, env.HOST);
 server.on('error', (err: NodeJS.ErrnoException) => {
   const why = err.code === 'EADDRINUSE' ? `port ${env.PORT} on ${env.HOST} is already in use; set PORT to a free port` : err.message;
@@ -49,9 +64,12 @@ async function shutdown(reason: string) {
   // Stop accepting, let in-flight requests finish (bounded), then close the pool.
   const force = setTimeout(() => server.closeAllConnections(), 10_000);
   force.unref();
+  // Open event streams end with a code clients retry: they resume on another server.
+  await hub.stop(new Error('the server is shutting down; reconnect with lastEventId to resume'));
   server.close();
   server.closeIdleConnections();
   await new Promise((r) => server.once('close', r));
+  await sequencer.stop();
   await boss.stop({ graceful: false, close: true }).catch(() => {});
   await db.destroy();
   log.info('stopped');

@@ -1,9 +1,10 @@
 // Prometheus metrics for GET /metrics: HTTP latency by procedure, queue
 // depths (read from pg-boss at scrape time), and the process defaults.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EventHub } from './events/hub.ts';
 import { queueCounts, type Jobs } from './jobs.ts';
 
-export function createServerMetrics(jobs: Jobs) {
+export function createServerMetrics(jobs: Jobs, hub?: EventHub) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'relaydesk_server_' });
   const httpDuration = new Histogram({
@@ -35,6 +36,50 @@ export function createServerMetrics(jobs: Jobs) {
       }
     },
   });
+  if (hub) {
+    new Gauge({
+      name: 'relaydesk_event_subscribers',
+      help: 'Open events.subscribe streams on this server',
+      registers: [registry],
+      collect() {
+        this.set(hub.subscriberCount);
+      },
+    });
+    new Gauge({
+      name: 'relaydesk_event_subscriber_buffered_events',
+      help: 'Events waiting in subscriber buffers on this server (each buffer is bounded)',
+      registers: [registry],
+      collect() {
+        this.set(hub.bufferedTotal);
+      },
+    });
+    new Gauge({
+      name: 'relaydesk_event_hub_position',
+      help: 'Last event log position this server has read',
+      registers: [registry],
+      collect() {
+        this.set(hub.head ?? 0);
+      },
+    });
+    new Counter({
+      name: 'relaydesk_event_hub_dispatched_total',
+      help: 'Events this server has read from the log and handed to its subscribers',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(hub.dispatchedTotal);
+      },
+    });
+    new Counter({
+      name: 'relaydesk_event_subscribers_lagging_total',
+      help: 'Streams closed because their client fell behind (they resume from their last id)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(hub.laggingClosed);
+      },
+    });
+  }
   return {
     registry,
     /** Records one request; a batch counts once for each procedure in it. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { authRouter } from './routers/auth.ts';
 import { contactsRouter } from './routers/contacts.ts';
+import { eventsRouter } from './routers/events.ts';
 import { checkHealth } from './routers/health.ts';
 import { messagesRouter } from './routers/messages.ts';
 import { queuesRouter } from './routers/queues.ts';
@@ -18,6 +19,7 @@ export const appRouter = router({
   tickets: ticketsRouter,
   messages: messagesRouter,
   queues: queuesRouter,
+  events: eventsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -4,6 +4,8 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { Kysely } from 'kysely';
 import type { Database, Role } from '@relaydesk/db';
 import { AppError, fromPgError } from './errors.ts';
+import type { EventHub } from './events/hub.ts';
+import type { StreamLimits } from './events/subscription.ts';
 import type { Jobs } from './jobs.ts';
 import type { Logger } from './logger.ts';
 
@@ -27,6 +29,10 @@ export interface ContextInner {
   ip: string;
   /** A token was sent but is unknown, revoked, or its user is deactivated. */
   invalidToken?: boolean;
+  /** The process's event hub, where live events are served. */
+  events?: { hub: EventHub; limits: StreamLimits };
+  /** Drops the caller's connection (a stream whose client stopped reading). */
+  disconnect?: () => void;
 }
 
 /** The context without HTTP: tests and scripts use it with `createCaller`. */
@@ -51,6 +57,12 @@ const pathOf = (issue: Issue) =>
   issue.path.map((p) => (typeof p === 'object' && p !== null && 'key' in p ? String(p.key) : String(p))).join('.');
 
 const t = initTRPC.context<Context>().create({
+  sse: {
+    // Keeps idle streams alive through proxies; a client that hears nothing
+    // for 30 s reconnects (and resumes from its last id).
+    ping: { enabled: true, intervalMs: 10_000 },
+    client: { reconnectAfterInactivityMs: 30_000 },
+  },
   errorFormatter({ shape, error }) {
     const issues = error.code === 'BAD_REQUEST' ? issuesOf(error.cause) : undefined;
     const appError = error.cause instanceof AppError ? error.cause : undefined;

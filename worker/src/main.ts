@@ -3,6 +3,7 @@
 // each job's effect happens once.
 import { createDb } from '@relaydesk/db';
 import { loadEnv, workerEnv } from '@relaydesk/server/env';
+import { startSequencer } from '@relaydesk/server/events/sequencer';
 import { brief, createLogger } from '@relaydesk/server/logger';
 import { ticketAssign } from './jobs/ticket-assign.ts';
 import { createBoss, ensureQueues } from './queues.ts';
@@ -39,6 +40,9 @@ if (env.AUTO_ASSIGN) {
 } else {
   await boss.unschedule('ticket.assign').catch(() => {});
 }
+// Workers take part in the election for the event-log sequencer too: the log
+// keeps moving (and, later, webhooks flowing) with no server running.
+const sequencer = startSequencer({ db, connectionString: env.DATABASE_URL, log });
 const metricsServer = env.WORKER_METRICS_PORT !== undefined ? await startWorkerMetrics(metrics, env.WORKER_METRICS_PORT, log) : undefined;
 
 log.info({ autoAssign: env.AUTO_ASSIGN }, 'worker ready');
@@ -52,6 +56,7 @@ async function shutdown(reason: string) {
   // Graceful: stop fetching, let handlers finish (bounded), then close.
   await boss.stop({ graceful: true, timeout: 20_000 }).catch((err) => log.warn({ err }, 'pg-boss stop'));
   metricsServer?.close();
+  await sequencer.stop();
   await db.destroy();
   log.info('stopped');
   process.exit(0);

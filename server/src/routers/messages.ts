@@ -90,7 +90,7 @@ export async function addMessage(db: Kysely<Database>, jobs: Jobs, user: Session
       await afterHoldingChange(jobs, trx, ticket.id, ticket, updated);
     }
     const dto = messageDto({ ...message, author_name: user.name, author_role: user.role });
-    await appendEvent(trx, { type: 'message.created', ticketId: ticket.id, actor, data: { message: dto } });
+    await appendEvent(trx, { type: 'message.created', ticketId: ticket.id, actor, data: { message: dto }, internal: dto.internal });
     return dto;
   });
 }

@@ -4,12 +4,14 @@ import { CATEGORIES, PRIORITIES, STATUSES, type Database, type Ticket, type Tick
 import { uuidv7 } from 'uuidv7';
 import { AppError } from '../errors.ts';
 import { afterHoldingChange, sendAssignDrain, type Jobs } from '../jobs.ts';
+import { ticketHistory } from '../events/history.ts';
 import { appendEvent, type Actor } from '../queries/events.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { listMessages } from '../queries/messages.ts';
 import { getTicket, listTickets, lockTicket, ticketColumns, ticketStats, updateTicketRow } from '../queries/tickets.ts';
 import { adminProcedure, authedProcedure, roleProcedure, router, staffProcedure, type SessionUser } from '../trpc.ts';
 import { assertCanModify, assertCanRead } from './access.ts';
+import { eventCursor } from './events.ts';
 import { messageDto, messageOutput } from './messages.ts';
 import { email, id, iso, isoDate, isoOrNull, limit, name, nonBlank, page, pageOf, text } from './shared.ts';
 
@@ -302,6 +304,10 @@ export const ticketsRouter = router({
       return { ...ticketDto(ticket), messages: messages.map(messageDto) };
     }),
 
+  history: authedProcedure
+    .input(z.object({ id, cursor: eventCursor.optional(), limit }))
+    .query(({ ctx, input }) => ticketHistory(ctx.db, ctx.user, input)),
+
   update: authedProcedure
     .input(updateInput)
     .output(ticketOutput)
@@ -320,13 +326,14 @@ export const ticketsRouter = router({
         const gone = await trx
           .deleteFrom('tickets')
           .where('id', '=', input.id)
-          .returning(['id', 'number', 'title', 'status', 'assignee_id'])
+          .returning(['id', 'number', 'title', 'status', 'assignee_id', 'contact_id'])
           .executeTakeFirst();
         if (!gone) throw new AppError('NOT_FOUND', 'ticket not found');
         await afterHoldingChange(ctx.jobs, trx, gone.id, gone, null);
         await appendEvent(trx, {
           type: 'ticket.deleted',
           ticketId: gone.id,
+          contactId: gone.contact_id,
           actor: userActor(ctx.user),
           data: { number: gone.number, title: gone.title },
         });

@@ -6,6 +6,7 @@ import { hashPassword, issueToken } from '../auth.ts';
 import { AppError } from '../errors.ts';
 import { sendAssignDrain, type Jobs } from '../jobs.ts';
 import { upsertContact } from '../queries/contacts.ts';
+import { AUTH_CHANNEL } from '../events/hub.ts';
 import { appendEvents, type Actor } from '../queries/events.ts';
 import { getUser, listTokens, listUsers, lockActiveAdmins, lockOpenTicketsOf, userColumns } from '../queries/users.ts';
 import { adminProcedure, router } from '../trpc.ts';
@@ -66,6 +67,15 @@ export async function createUser(db: Kysely<Database>, jobs: Jobs | null, input:
     if (jobs && row.role === 'agent') await sendAssignDrain(jobs, trx);
     return userDto(row);
   });
+}
+
+/**
+ * Tells every server that a user's tokens or permissions changed, so their
+ * open event streams recheck now rather than at the next periodic check.
+ * Rare (an admin action), so a NOTIFY per change costs nothing that matters.
+ */
+async function announceAuthChange(trx: Transaction<Database>, userId: string): Promise<void> {
+  await sql`select pg_notify(${AUTH_CHANNEL}, ${userId})`.execute(trx);
 }
 
 /** Unassigns every open ticket of `userId`, recording why; returns how many. */
@@ -163,6 +173,7 @@ export const usersRouter = router({
         if (released > 0 || (row.role === 'agent' && row.active && (patch.capacity !== undefined || patch.active || patch.role))) {
           await sendAssignDrain(ctx.jobs, trx);
         }
+        if (patch.role !== undefined || patch.active !== undefined || passwordHash) await announceAuthChange(trx, userId);
         return userDto(row);
       });
     }),
@@ -181,12 +192,16 @@ export const usersRouter = router({
     .input(z.object({ id }))
     .output(z.object({ id: z.uuid(), revokedAt: isoDate }))
     .mutation(async ({ ctx, input }) => {
-      const row = await ctx.db
-        .updateTable('api_tokens')
-        .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` as unknown as Date })
-        .where('id', '=', input.id)
-        .returning(['id', 'revoked_at'])
-        .executeTakeFirst();
+      const row = await ctx.db.transaction().execute(async (trx) => {
+        const revoked = await trx
+          .updateTable('api_tokens')
+          .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` as unknown as Date })
+          .where('id', '=', input.id)
+          .returning(['id', 'user_id', 'revoked_at'])
+          .executeTakeFirst();
+        if (revoked) await announceAuthChange(trx, revoked.user_id);
+        return revoked;
+      });
       if (!row) throw new AppError('NOT_FOUND', 'token not found');
       return { id: row.id, revokedAt: iso(row.revoked_at!) };
     }),

@@ -1,0 +1,83 @@
+// The public shape of events: what subscribers, `tickets.history` and (later)
+// webhooks receive. One union, discriminated by `type`, so a client that
+// switches on `event.type` gets each payload's exact type.
+import type { TicketOutput } from '../routers/tickets.ts';
+import type { MessageOutput } from '../routers/messages.ts';
+
+export const EVENT_TYPES = [
+  'ticket.created',
+  'ticket.updated',
+  'ticket.assigned',
+  'ticket.classified',
+  'ticket.resolved',
+  'ticket.deleted',
+  'message.created',
+  'ai.draft.delta',
+  'ai.draft.completed',
+  'ai.draft.failed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Events only staff ever see, whoever the ticket's requester is. */
+export const STAFF_ONLY_TYPES: ReadonlySet<string> = new Set(['ai.draft.delta', 'ai.draft.completed', 'ai.draft.failed']);
+
+/** Streamed to live subscribers only: never stored, never replayed. */
+export const LIVE_ONLY_TYPES: ReadonlySet<string> = new Set(['ai.draft.delta']);
+
+interface Change<T> {
+  from: T;
+  to: T;
+}
+
+export interface EventDataMap {
+  'ticket.created': { ticket: TicketOutput };
+  'ticket.updated': {
+    changes: Partial<{
+      title: Change<string>;
+      description: Change<string>;
+      status: Change<TicketOutput['status']>;
+      priority: Change<TicketOutput['priority']>;
+      category: Change<TicketOutput['category']>;
+      tags: Change<string[]>;
+      assigneeId: Change<string | null>;
+    }>;
+    version: number;
+    reason?: string;
+  };
+  'ticket.assigned': { from: string | null; to: string | null; reason: 'manual' | 'auto' | 'claim' | 'released'; version?: number };
+  'ticket.classified': {
+    category: TicketOutput['category'];
+    priority: TicketOutput['priority'];
+    classification: NonNullable<TicketOutput['classification']>;
+    reason?: string;
+  };
+  'ticket.resolved': { resolution: string | null };
+  'ticket.deleted': { number: number; title: string };
+  'message.created': { message: MessageOutput };
+  'ai.draft.delta': { draftId: string; index: number; delta: string };
+  'ai.draft.completed': { draftId: string; messageId: string; source: 'llm' | 'builtin'; model?: string };
+  'ai.draft.failed': { draftId: string; reason: string };
+}
+
+export interface EventActor {
+  type: 'user' | 'system' | 'worker';
+  id: string | null;
+}
+
+/** One event as clients see it. `id` is an opaque cursor that sorts in log order. */
+export type RelaydeskEvent = {
+  [K in EventType]: {
+    id: string;
+    type: K;
+    ticketId: string | null;
+    occurredAt: string;
+    actor: EventActor | null;
+    data: EventDataMap[K];
+  };
+}[EventType];
+
+// A cursor is the log position, zero-padded so that ids also sort as strings.
+const CURSOR_DIGITS = 16;
+export const cursorOf = (position: number): string => String(position).padStart(CURSOR_DIGITS, '0');
+export const CURSOR_PATTERN = /^\d{1,16}$/;
+export const positionOf = (cursor: string): number => Number(cursor);
