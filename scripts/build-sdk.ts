@@ -45,7 +45,18 @@ const out = path.join(work, 'dist');
 fs.mkdirSync(out, { recursive: true });
 const emitted = (rel: string) => fs.readFileSync(path.join(work, rel), 'utf8');
 const eraseContext = (dts: string) => dts.replaceAll(/import\("@relaydesk\/server\/trpc"\)\.ContextInner/g, 'object');
-const routerDts = eraseContext(emitted('.build/app-router.d.ts')) + 'export type AppRouter = typeof router;\n';
+// The event types are named in the router's type; their module imports
+// nothing, so its declarations ship as they are.
+const eventsModule = /import\("@relaydesk\/server\/events\/types"\)/g;
+const eventsDts = ts.transpileDeclaration(fs.readFileSync(path.join(root, 'server/src/events/types.ts'), 'utf8'), {
+  compilerOptions: { isolatedDeclarations: true, declaration: true, strict: true },
+});
+if (eventsDts.diagnostics?.length) {
+  console.error(ts.formatDiagnosticsWithColorAndContext(eventsDts.diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' }));
+  process.exit(1);
+}
+fs.writeFileSync(path.join(out, 'events.d.ts'), eventsDts.outputText);
+const routerDts = eraseContext(emitted('.build/app-router.d.ts')).replace(eventsModule, 'import("./events.js")') + 'export type AppRouter = typeof router;\n';
 const indexDts = emitted('src/index.d.ts').replace("from '@relaydesk/server';", "from './app-router.js';");
 fs.writeFileSync(path.join(out, 'app-router.d.ts'), routerDts);
 fs.writeFileSync(path.join(out, 'index.d.ts'), indexDts);
@@ -60,7 +71,8 @@ for (const file of built) {
   const text = fs.readFileSync(path.join(out, file), 'utf8');
   const leak = /@relaydesk\/(server|db|worker)|\bkysely\b|\bpino\b|\bexpress\b|\bpg-boss\b/.exec(text);
   if (leak) {
-    console.error(`build-sdk: dist/${file} still refers to ${leak[0]}`);
+    const at = text.slice(Math.max(0, leak.index - 200), leak.index + 100);
+    console.error(`build-sdk: dist/${file} still refers to ${leak[0]}:\n…${at}…`);
     process.exit(1);
   }
 }

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import type { RelaydeskClient, RouterOutputs } from '@relaydesk/client';
 import { appRouter } from '../server/src/router.ts';
+import { follow } from './helpers/events.ts';
 import { codeOf, useWorld, type Actor, type World } from './helpers/fixtures.ts';
 
 // ---- callers and outcomes ---------------------------------------------------
@@ -336,6 +337,42 @@ const MATRIX: Case<unknown>[] = [
     rules: STAFF,
     run: (rd) => rd.tickets.stats.query(),
     verify: (r) => expect(r.total).toBeGreaterThan(0),
+  }),
+
+  // the audit trail and the live stream: customers see their own tickets' public events
+  row({
+    proc: 'tickets.history',
+    rules: { ...ANY_USER, 'other customer': 'NOT_FOUND' },
+    run: (rd, s) => rd.tickets.history.query({ id: s.ticket.id, limit: 100 }),
+    verify: (r, s, { caller }) => {
+      const messages = r.items.flatMap((e) => (e.type === 'message.created' ? [e.data.message.id] : []));
+      expect(r.items[0]).toMatchObject({ type: 'ticket.created', ticketId: s.ticket.id });
+      expect(messages).toContain(s.replyId);
+      if (isCustomer(caller)) expect(messages).not.toContain(s.noteId);
+      else expect(messages).toContain(s.noteId);
+    },
+  }),
+  row({
+    proc: 'events.subscribe',
+    rules: { ...ANY_USER, 'other customer': 'NOT_FOUND' },
+    // Replays the ticket's log from the start; refused callers get the error instead.
+    run: async (rd, s, { caller }) => {
+      const f = follow(rd, { ticketId: s.ticket.id, lastEventId: '0' });
+      try {
+        // The last message visible to the caller: everything before it has arrived too.
+        const last = isCustomer(caller) ? s.replyId : s.noteId;
+        const done = (events: typeof f.events) => events.some((e) => e.type === 'message.created' && e.data.message.id === last);
+        return await Promise.race([f.failed, f.until('the scene', done, 15_000)]).then((events) => [...events]);
+      } finally {
+        f.stop();
+      }
+    },
+    verify: (r, s, { caller }) => {
+      expect(r.every((e) => e.ticketId === s.ticket.id)).toBe(true);
+      const messages = r.flatMap((e) => (e.type === 'message.created' ? [e.data.message.id] : []));
+      expect(messages).toContain(s.replyId);
+      if (isCustomer(caller)) expect(messages).not.toContain(s.noteId);
+    },
   }),
 
   // messages.add

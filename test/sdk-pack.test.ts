@@ -23,7 +23,7 @@ describe('@relaydesk/client from npm pack', () => {
       filename: string;
       files: { path: string }[];
     }[];
-    expect(packed[0]!.files.map((f) => f.path).sort()).toEqual(['dist/app-router.d.ts', 'dist/index.d.ts', 'dist/index.js', 'package.json']);
+    expect(packed[0]!.files.map((f) => f.path).sort()).toEqual(['dist/app-router.d.ts', 'dist/events.d.ts', 'dist/index.d.ts', 'dist/index.js', 'package.json']);
 
     const tsVersion = JSON.parse(fs.readFileSync(path.join(repoRoot, 'node_modules/typescript/package.json'), 'utf8')).version as string;
     fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
@@ -52,7 +52,7 @@ describe('@relaydesk/client from npm pack', () => {
     );
     fs.writeFileSync(
       path.join(dir, 'consumer.ts'),
-      `import { createRelaydeskClient, errorCode, type RouterInputs, type RouterOutputs } from '@relaydesk/client';
+      `import { createRelaydeskClient, errorCode, type RelaydeskEvent, type RouterInputs, type RouterOutputs } from '@relaydesk/client';
 const env = (globalThis as unknown as { process: { env: Record<string, string> } }).process.env;
 const rd = createRelaydeskClient({ url: env.RELAYDESK_URL!, token: env.RELAYDESK_TOKEN });
 const input: RouterInputs['tickets']['create'] = { title: 'From a packed SDK', description: 'typed end to end', priority: 'high' };
@@ -62,7 +62,21 @@ const wrong: RouterInputs['tickets']['create'] = { title: 'x', description: 'y',
 void wrong;
 const status: 'open' | 'in_progress' | 'waiting' | 'resolved' | 'closed' = ticket.status;
 const missing = await rd.tickets.get.query({ id: '01900000-0000-7000-8000-000000000000' }).catch((e: unknown) => errorCode(e));
-console.log(JSON.stringify({ number: ticket.number, status, missing }));
+// Live events over SSE (the eventsource package), replayed from the start of the log.
+const created = await new Promise<string>((resolve, reject) => {
+  const sub = rd.events.subscribe.subscribe({ ticketId: ticket.id, lastEventId: '0' }, {
+    onData(e) {
+      const event: RelaydeskEvent = e.data;
+      // The union narrows on type.
+      if (event.type === 'ticket.created') {
+        sub.unsubscribe();
+        resolve(event.data.ticket.title);
+      }
+    },
+    onError: reject,
+  });
+});
+console.log(JSON.stringify({ number: ticket.number, status, missing, created }));
 `,
     );
     try {
@@ -71,6 +85,6 @@ console.log(JSON.stringify({ number: ticket.number, status, missing }));
       throw new Error(`the consumer does not type-check:\n${(err as { stdout?: string }).stdout}`);
     }
     const out = run(process.execPath, [path.join(dir, 'out/consumer.js')], dir, { ...process.env, RELAYDESK_URL: w.url, RELAYDESK_TOKEN: w.admin.token });
-    expect(JSON.parse(out)).toMatchObject({ status: 'open', missing: 'NOT_FOUND' });
+    expect(JSON.parse(out)).toMatchObject({ status: 'open', missing: 'NOT_FOUND', created: 'From a packed SDK' });
   });
 });

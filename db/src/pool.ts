@@ -22,6 +22,12 @@ export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
   });
   // Without a listener an idle client's error (server restart) crashes the process.
   pool.on('error', opts.onError ?? (() => {}));
+  // The same for a client that is checked out but between queries (inside a
+  // transaction): the pool only listens while it is idle. The next query on
+  // it fails and says so; the client is not reused.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 

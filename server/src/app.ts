@@ -44,7 +44,8 @@ export function createApp({ db, log, jobs, metricsToken, hub, streamLimits }: Ap
         return id;
       },
       // A 4xx is the caller's mistake, not the server's: info, not warn.
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      // 503 is the database being away (and says so): a warning, not a fault of ours.
+      customLogLevel: (_req, res, err) => (res.statusCode === 503 ? 'warn' : err || res.statusCode >= 500 ? 'error' : 'info'),
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),

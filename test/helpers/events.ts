@@ -16,6 +16,8 @@ export interface Follower {
   /** Waits until `pred` holds over the events received so far. */
   until(label: string, pred: (events: RelaydeskEvent[]) => boolean, timeoutMs?: number): Promise<RelaydeskEvent[]>;
   lastId(): string | undefined;
+  /** The connection state tRPC last reported, for diagnostics. */
+  state: string;
 }
 
 export function follow(rd: RelaydeskClient, input?: SubscribeInput): Follower {
@@ -42,10 +44,14 @@ export function follow(rd: RelaydeskClient, input?: SubscribeInput): Follower {
       return events;
     },
     lastId: () => events.at(-1)?.id,
+    state: 'connecting',
   };
   const sub = rd.events.subscribe.subscribe(input, {
     onData: (e) => {
       events.push(e.data);
+    },
+    onConnectionStateChange: (st) => {
+      f.state = st.error ? `${st.state}: ${st.error.message}` : st.state;
     },
     onError: (err) => {
       f.error = err;

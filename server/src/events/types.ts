@@ -1,8 +1,40 @@
 // The public shape of events: what subscribers, `tickets.history` and (later)
 // webhooks receive. One union, discriminated by `type`, so a client that
 // switches on `event.type` gets each payload's exact type.
-import type { TicketOutput } from '../routers/tickets.ts';
-import type { MessageOutput } from '../routers/messages.ts';
+//
+// This module imports nothing: the SDK ships its declarations as they are.
+// The ticket and message shapes are spelled out here, and checked against
+// the routers' output schemas (see routers/tickets.ts), so they cannot drift.
+
+export interface EventTicket {
+  id: string;
+  number: number;
+  title: string;
+  description: string;
+  status: 'open' | 'in_progress' | 'waiting' | 'resolved' | 'closed';
+  priority: 'low' | 'medium' | 'high' | 'critical' | null;
+  category: 'billing' | 'technical' | 'account' | 'general' | null;
+  tags: string[];
+  contactId: string;
+  assigneeId: string | null;
+  classification: { source: 'llm' | 'builtin' | 'manual'; confidence: number; model?: string | undefined } | null;
+  resolution: string | null;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  firstResponseAt: string | null;
+  resolvedAt: string | null;
+}
+
+export interface EventMessage {
+  id: string;
+  ticketId: string;
+  authorType: 'user' | 'ai' | 'system';
+  author: { id: string; name: string; role: 'admin' | 'agent' | 'customer' } | null;
+  body: string;
+  internal: boolean;
+  createdAt: string;
+}
 
 export const EVENT_TYPES = [
   'ticket.created',
@@ -30,14 +62,14 @@ interface Change<T> {
 }
 
 export interface EventDataMap {
-  'ticket.created': { ticket: TicketOutput };
+  'ticket.created': { ticket: EventTicket };
   'ticket.updated': {
     changes: Partial<{
       title: Change<string>;
       description: Change<string>;
-      status: Change<TicketOutput['status']>;
-      priority: Change<TicketOutput['priority']>;
-      category: Change<TicketOutput['category']>;
+      status: Change<EventTicket['status']>;
+      priority: Change<EventTicket['priority']>;
+      category: Change<EventTicket['category']>;
       tags: Change<string[]>;
       assigneeId: Change<string | null>;
     }>;
@@ -46,14 +78,14 @@ export interface EventDataMap {
   };
   'ticket.assigned': { from: string | null; to: string | null; reason: 'manual' | 'auto' | 'claim' | 'released'; version?: number };
   'ticket.classified': {
-    category: TicketOutput['category'];
-    priority: TicketOutput['priority'];
-    classification: NonNullable<TicketOutput['classification']>;
+    category: EventTicket['category'];
+    priority: EventTicket['priority'];
+    classification: NonNullable<EventTicket['classification']>;
     reason?: string;
   };
   'ticket.resolved': { resolution: string | null };
   'ticket.deleted': { number: number; title: string };
-  'message.created': { message: MessageOutput };
+  'message.created': { message: EventMessage };
   'ai.draft.delta': { draftId: string; index: number; delta: string };
   'ai.draft.completed': { draftId: string; messageId: string; source: 'llm' | 'builtin'; model?: string };
   'ai.draft.failed': { draftId: string; reason: string };
@@ -79,5 +111,5 @@ export type RelaydeskEvent = {
 // A cursor is the log position, zero-padded so that ids also sort as strings.
 const CURSOR_DIGITS = 16;
 export const cursorOf = (position: number): string => String(position).padStart(CURSOR_DIGITS, '0');
-export const CURSOR_PATTERN = /^\d{1,16}$/;
+export const CURSOR_PATTERN: RegExp = /^\d{1,16}$/;
 export const positionOf = (cursor: string): number => Number(cursor);

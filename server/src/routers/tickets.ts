@@ -5,6 +5,7 @@ import { uuidv7 } from 'uuidv7';
 import { AppError } from '../errors.ts';
 import { afterHoldingChange, sendAssignDrain, type Jobs } from '../jobs.ts';
 import { ticketHistory } from '../events/history.ts';
+import type { EventMessage, EventTicket } from '../events/types.ts';
 import { appendEvent, type Actor } from '../queries/events.ts';
 import { upsertContact } from '../queries/contacts.ts';
 import { listMessages } from '../queries/messages.ts';
@@ -12,7 +13,7 @@ import { getTicket, listTickets, lockTicket, ticketColumns, ticketStats, updateT
 import { adminProcedure, authedProcedure, roleProcedure, router, staffProcedure, type SessionUser } from '../trpc.ts';
 import { assertCanModify, assertCanRead } from './access.ts';
 import { eventCursor } from './events.ts';
-import { messageDto, messageOutput } from './messages.ts';
+import { messageDto, messageOutput, type MessageOutput } from './messages.ts';
 import { email, id, iso, isoDate, isoOrNull, limit, name, nonBlank, page, pageOf, text } from './shared.ts';
 
 const status = z.enum(STATUSES);
@@ -49,6 +50,10 @@ export const ticketOutput = z.object({
   resolvedAt: isoDate.nullable(),
 });
 export type TicketOutput = z.infer<typeof ticketOutput>;
+// The event payloads spell the ticket and message out for the SDK; they must
+// stay the very shapes the API returns.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const ticketShapesAgree: Same<TicketOutput, EventTicket> & Same<MessageOutput, EventMessage> = true;
 
 type TicketRow = Pick<Ticket, (typeof ticketColumns)[number]>;
 
