@@ -3,6 +3,7 @@
 // ratios, not absolute numbers.
 import os from 'node:os';
 import { benchClaims } from './claims.ts';
+import { benchEvents } from './events.ts';
 import { benchJobs } from './jobs.ts';
 
 console.log(`Relaydesk benchmarks — ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
@@ -10,3 +11,5 @@ console.log('\n# Claims (tickets.claim)');
 await benchClaims();
 console.log('\n# Job throughput');
 await benchJobs();
+console.log('\n# Live events');
+await benchEvents();

@@ -53,7 +53,16 @@ export function loggedEvent(r: EventRow): LoggedEvent {
   };
 }
 
+// One event goes to many subscribers: build its public form once.
+const dtos = new WeakMap<LoggedEvent, RelaydeskEvent>();
+
 export function eventDto(e: LoggedEvent): RelaydeskEvent {
+  let dto = dtos.get(e);
+  if (!dto) dtos.set(e, (dto = toDto(e)));
+  return dto;
+}
+
+function toDto(e: LoggedEvent): RelaydeskEvent {
   return {
     id: cursorOf(e.position),
     type: e.type,

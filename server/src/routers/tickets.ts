@@ -118,7 +118,7 @@ export async function createTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
       .returning(ticketColumns)
       .executeTakeFirstOrThrow();
     const dto = ticketDto(ticket);
-    await appendEvent(trx, { type: 'ticket.created', ticketId: ticket.id, actor: userActor(user), data: { ticket: dto } });
+    await appendEvent(trx, { type: 'ticket.created', ticketId: ticket.id, contactId, actor: userActor(user), data: { ticket: dto } });
     await sendAssignDrain(jobs, trx, ticket.id, 'created');
     return dto;
   });
