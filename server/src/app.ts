@@ -82,27 +82,13 @@ export function createApp({ db, log, jobs, metricsToken, hub, streamLimits }: Ap
     res.once('finish', () => metrics.observe(path, res.statusCode, (performance.now() - started) / 1000));
     next();
   });
-  // Event streams. tRPC writes each SSE event as several small chunks (one
-  // per field); corking the socket until the end of the tick sends them, and
-  // every other event ready by then, in one write. Backpressure is kept:
-  // write() still reports a full buffer. The first write also tells
-  // EventSource clients to reconnect after 1 s (the default is 3 s) when a
-  // connection drops; they resume from their last id.
+  // Event streams: tell EventSource clients to reconnect after 1 s (the
+  // default is 3 s) when a connection drops; they resume from their last id.
   app.use('/trpc', (req, res, next) => {
     if (req.method === 'GET' && req.headers.accept?.includes('text/event-stream')) {
       const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
       let first = true;
-      let corked = false;
-      const uncork = () => {
-        corked = false;
-        res.uncork();
-      };
       res.write = ((chunk: unknown, ...rest: unknown[]) => {
-        if (!corked && !res.destroyed) {
-          corked = true;
-          res.cork();
-          setImmediate(uncork);
-        }
         if (first) {
           first = false;
           if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) write('retry: 1000\n\n');
