@@ -139,6 +139,21 @@ describe('events.subscribe and tickets.history', () => {
     expect(new Set(all.map((e) => e.id)).size).toBe(all.length);
   });
 
+  it('a stream opened right as the newest events are being read still gets them (no event waits for a later one)', async () => {
+    const t = await w.customer.rd.tickets.create.mutate({ title: 'Seam', description: 'x' });
+    for (let i = 0; i < 25; i++) {
+      const before = await now();
+      await w.customer.rd.messages.add.mutate({ ticketId: t.id, body: `seam ${i}` });
+      // Opened while the sequencer and the hub are busy with that message (at
+      // a varying moment of the 10 ms sequencing interval); nothing is written
+      // after it, so only the replay/live seam can deliver it.
+      await new Promise((r) => setTimeout(r, i % 12));
+      const sub = follow(w.agent.rd, { lastEventId: before, ticketId: t.id });
+      await sub.until(`message ${i}`, (e) => e.length >= 1, 10_000);
+      sub.stop();
+    }
+  });
+
   it('refuses bad input with the field named', async () => {
     expect(await refusal(w.agent.rd, { lastEventId: 'yesterday' })).toEqual({ code: 'BAD_REQUEST', field: 'lastEventId' });
     expect(await refusal(w.agent.rd, { lastEventId: '999999999999' })).toEqual({ code: 'BAD_REQUEST', field: 'lastEventId' });

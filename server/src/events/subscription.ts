@@ -156,6 +156,17 @@ export async function* streamEvents(
       if (closed) throw closed;
       const batch = queue.shift();
       if (!batch) {
+        // What the hub read before this stream attached (or when it first
+        // read the log) never comes as a batch: read it from the log.
+        const hubHead = hub.head ?? 0;
+        if (hubHead > seen) {
+          const { events, scannedTo } = await readOrUnavailable(() =>
+            readEvents(db, { after: seen, upTo: hubHead, limit: REPLAY_PAGE, audience, filter }),
+          );
+          for (const e of events) yield send(e);
+          seen = Math.max(seen, scannedTo);
+          continue;
+        }
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
