@@ -95,9 +95,10 @@ export async function* streamEvents(
       const to = events[events.length - 1]!.position;
       if (to <= seen && queue.length === 0) return;
       const mine = events.filter((e) => matches(filter, e) && visibleTo(audience, e));
-      // A burst handed to an idle subscriber is taken whole (the hub's page
-      // bounds it); the limit is on what piles up behind one still sending.
-      const idle = queue.length === 0;
+      // A burst handed to a subscriber waiting for events is taken whole (the
+      // hub's page bounds it); the limit is on what piles up while it is
+      // still sending.
+      const idle = wake !== null && queue.length === 0;
       buffered += mine.length;
       queue.push({ from, to, events: mine });
       if (!idle && (buffered > limits.maxBuffered || queue.length > limits.maxBuffered)) {
