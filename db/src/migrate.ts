@@ -5,11 +5,13 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely/migrati
 import * as init from './migrations/2026_11_21_0001_init.ts';
 import * as assignment from './migrations/2026_11_21_0002_assignment.ts';
 import * as liveEvents from './migrations/2026_11_21_0003_live_events.ts';
+import * as customerEvents from './migrations/2026_11_21_0004_customer_events.ts';
 
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_init': init,
   '2026_11_21_0002_assignment': assignment,
   '2026_11_21_0003_live_events': liveEvents,
+  '2026_11_21_0004_customer_events': customerEvents,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

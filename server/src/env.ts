@@ -35,6 +35,8 @@ export const serverEnv = commonEnv.extend({
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Events one subscriber may have waiting before it is closed as too slow (it resumes from its last id). */
   EVENTS_SUBSCRIBER_BUFFER: z.coerce.number().int().min(10).max(1_000_000).default(2000),
+  /** How long (ms) a subscriber that fell behind may take to catch up from the log before it is let go. */
+  EVENTS_SUBSCRIBER_STUCK_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
 });
 export type ServerEnv = z.infer<typeof serverEnv>;
 

@@ -40,7 +40,7 @@ const app = createApp({
   jobs,
   metricsToken: env.METRICS_TOKEN,
   hub,
-  streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER },
+  streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER, stuckMs: env.EVENTS_SUBSCRIBER_STUCK_MS },
 });
 const server = app.listen(env.PORT, env.HOST);
 server.on('error', (err: NodeJS.ErrnoException) => {

@@ -21,6 +21,8 @@ export const AUTH_CHANNEL = 'relaydesk_auth';
 export interface HubListener {
   /** Called with consecutive positions, in order. Must not throw or block. */
   onEvents(events: LoggedEvent[]): void;
+  /** The hub's head moved without a batch (its first read of the log). */
+  onAdvance?(): void;
   /** A token or user changed: recheck the caller if it is `userId`. */
   onAuthChange?(userId: string): void;
   /** The hub is stopping. */
@@ -82,6 +84,11 @@ export class EventHub {
   }
 
   add(listener: HubListener): () => void {
+    if (this.#stopped) {
+      // Shutting down: a stream that attaches now ends at once (and reconnects elsewhere).
+      queueMicrotask(() => listener.onClose?.(this.#stopReason ?? new Error('the server is shutting down')));
+      return () => {};
+    }
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -109,6 +116,7 @@ export class EventHub {
     try {
       if (this.head === null) {
         this.head = await logHead(db);
+        for (const l of this.#listeners) l.onAdvance?.();
         return;
       }
       for (;;) {
@@ -173,8 +181,11 @@ export class EventHub {
       .catch(() => retry());
   }
 
+  #stopReason: Error | null = null;
+
   async stop(reason: Error): Promise<void> {
     this.#stopped = true;
+    this.#stopReason = reason;
     if (this.#timer) clearInterval(this.#timer);
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     for (const l of [...this.#listeners]) l.onClose?.(reason);

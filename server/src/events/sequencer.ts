@@ -89,6 +89,7 @@ export function startSequencer(opts: SequencerOptions): Sequencer {
   let leader = false;
   let wake: (() => void) | null = null;
   let failures = 0;
+  let checked = 0;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -105,7 +106,9 @@ export function startSequencer(opts: SequencerOptions): Sequencer {
 
   async function elect(): Promise<void> {
     if (!client) {
-      const c = new pg.Client({ connectionString: opts.connectionString, application_name: 'relaydesk-sequencer' });
+      // Keepalive: a half-open connection would hold the leader lock (and
+      // stall the log) until the server noticed; the check below finds it first.
+      const c = new pg.Client({ connectionString: opts.connectionString, application_name: 'relaydesk-sequencer', keepAlive: true });
       c.on('error', () => {
         // The connection is gone, and with it the lock.
         leader = false;
@@ -129,13 +132,24 @@ export function startSequencer(opts: SequencerOptions): Sequencer {
             await sleep(electionMs);
             continue;
           }
+          checked = Date.now();
+        } else if (Date.now() - checked > electionMs) {
+          // Still there? A dead lock connection means another process may lead.
+          checked = Date.now();
+          await client!.query({ text: 'select 1', query_timeout: 5000 } as pg.QueryConfig).catch(() => {
+            leader = false;
+            const c = client;
+            client = null;
+            void c?.end().catch(() => {});
+          });
+          if (!leader) continue;
         }
         const positioned = (await hasQueued(db)) ? await sequencePass(db, PASS_BATCH) : 0;
         if (failures > 0) log.info('event sequencer reconnected');
         failures = 0;
         // Pause between passes even when busy: the next pass then carries
         // every transaction committed meanwhile, so the log's cost per write
-        // falls as the load rises. Only a full batch (a backlog) goes on at once.
+        // falls as the load rises. Only a large batch (a backlog) goes on at once.
         if (positioned < PASS_BATCH) await sleep(intervalMs);
       } catch (err) {
         failures++;

@@ -24,7 +24,7 @@ export interface StreamLimits {
   maxBuffered: number;
   /** How often an open stream rechecks its token (also on every token or user change). */
   recheckMs: number;
-  /** How long a closed-for-lag client may keep the connection without reading. */
+  /** How long a subscriber may stay behind (reading from the log) before it is let go. */
   stuckMs: number;
 }
 
@@ -64,22 +64,12 @@ export async function* streamEvents(
     return tracked(cursorOf(e.position), eventDto(e));
   };
 
-  // Replay what the caller missed, page by page, before listening: a long
-  // replay never fills the live buffer.
-  for (;;) {
-    const head = await readOrUnavailable(() => logHead(db));
-    if (head <= seen) break;
-    const { events, scannedTo } = await readOrUnavailable(() =>
-      readEvents(db, { after: seen, upTo: head, limit: REPLAY_PAGE, audience, filter }),
-    );
-    for (const e of events) yield send(e);
-    seen = scannedTo;
-    if (events.length < REPLAY_PAGE && head - seen < REPLAY_PAGE) break;
-  }
-
-  // Live. The hub calls in synchronously; the loop below drains.
+  // The hub calls in synchronously; the loops below drain.
   const queue: Batch[] = [];
   let buffered = 0;
+  let listening = false;
+  /** Fell behind: buffer dropped, reading from the log until caught up. */
+  let behindSince: number | null = null;
   let closed: TRPCError | null = null;
   let recheckNow = false;
   let wake: (() => void) | null = null;
@@ -88,13 +78,36 @@ export async function* streamEvents(
     wake = null;
   };
 
+  const giveUp = () => {
+    closed = new TRPCError({
+      code: 'SERVICE_UNAVAILABLE',
+      message: `subscriber fell behind: it could not keep up for ${limits.stuckMs} ms; reconnect with lastEventId to resume`,
+    });
+    queue.length = 0;
+    buffered = 0;
+    hub.laggingClosed++;
+    detach();
+    // If the client does not read even that far, drop its connection.
+    setTimeout(() => deps.disconnect?.(), Math.max(limits.stuckMs, 30_000)).unref();
+    poke();
+  };
+
+  // Attached from the start, so revocation reaches a long replay too; events
+  // are taken only once the replay is done (`listening`).
   const detach = hub.add({
     onEvents(events) {
-      if (closed) return;
+      if (closed || !listening) return;
+      if (behindSince !== null) {
+        // Reading from the log already; a client that stays behind too long goes.
+        if (Date.now() - behindSince > limits.stuckMs) giveUp();
+        else poke();
+        return;
+      }
       const from = events[0]!.position;
       const to = events[events.length - 1]!.position;
       if (to <= seen && queue.length === 0) return;
-      const mine = events.filter((e) => matches(filter, e) && visibleTo(audience, e));
+      // Visibility is applied when sending: the caller's role may change meanwhile.
+      const mine = events.filter((e) => matches(filter, e));
       // A burst handed to a subscriber waiting for events is taken whole (the
       // hub's page bounds it); the limit is on what piles up while it is
       // still sending.
@@ -102,18 +115,15 @@ export async function* streamEvents(
       buffered += mine.length;
       queue.push({ from, to, events: mine });
       if (!idle && (buffered > limits.maxBuffered || queue.length > limits.maxBuffered)) {
-        // Let go of everything queued: memory does not grow with a slow client.
+        // Let go of everything queued (memory does not grow with a slow
+        // client) and catch up from the log, which holds it all anyway.
         queue.length = 0;
         buffered = 0;
-        closed = new TRPCError({
-          code: 'SERVICE_UNAVAILABLE',
-          message: `subscriber fell behind: more than ${limits.maxBuffered} events waiting; reconnect with lastEventId to resume`,
-        });
-        hub.laggingClosed++;
-        detach();
-        // If the client does not read even that far, drop its connection.
-        setTimeout(() => deps.disconnect?.(), limits.stuckMs).unref();
+        behindSince = Date.now();
       }
+      poke();
+    },
+    onAdvance() {
       poke();
     },
     onAuthChange(userId) {
@@ -137,37 +147,66 @@ export async function* streamEvents(
   const onAbort = () => poke();
   signal?.addEventListener('abort', onAbort);
 
+  /** Ends the stream if the token is no longer good; follows a role change. */
+  const recheck = async () => {
+    if (!recheckNow) return;
+    recheckNow = false;
+    let now: SessionUser | null;
+    try {
+      now = await userForTokenId(db, user.tokenId);
+    } catch (err) {
+      // The database is away: keep streaming, check again later. Anything
+      // else must not leave a revoked token streaming.
+      if (!isConnectionError(err)) throw err;
+      log.debug({ err: brief(err) }, 'token recheck failed');
+      return;
+    }
+    if (!now) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the API token was revoked or expired, or its user deactivated' });
+    user = now;
+    audience = { role: now.role, contactId: now.contactId };
+  };
+
+  /** Sends what the log holds in (seen, upTo], a page at a time. */
+  async function* fromLog(upTo: number) {
+    const { events, scannedTo } = await readOrUnavailable(() =>
+      readEvents(db, { after: seen, upTo, limit: REPLAY_PAGE, audience, filter }),
+    );
+    for (const e of events) {
+      await recheck();
+      if (closed) throw closed;
+      yield send(e);
+    }
+    seen = Math.max(seen, scannedTo);
+  }
+
   try {
+    // Replay what the caller missed, page by page, before taking live
+    // batches: a long replay never fills the live buffer.
+    for (;;) {
+      await recheck();
+      if (closed) throw closed;
+      const head = await readOrUnavailable(() => logHead(db));
+      if (head <= seen) break;
+      yield* fromLog(head);
+      if (head - seen < REPLAY_PAGE) break;
+    }
+    listening = true;
+
     while (!signal?.aborted) {
-      if (recheckNow) {
-        recheckNow = false;
-        try {
-          const now = await userForTokenId(db, user.tokenId);
-          if (!now) {
-            throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the API token was revoked or expired, or its user deactivated' });
-          }
-          user = now;
-          audience = { role: now.role, contactId: now.contactId };
-        } catch (err) {
-          if (err instanceof TRPCError) throw err;
-          // Database unreachable: keep streaming, check again later.
-          log.debug({ err: brief(err) }, 'token recheck failed');
-        }
-      }
+      await recheck();
       if (closed) throw closed;
       const batch = queue.shift();
       if (!batch) {
-        // What the hub read before this stream attached (or when it first
-        // read the log) never comes as a batch: read it from the log.
+        // What the hub read before this stream listened (or when it first
+        // read the log, or while this stream was behind) never comes as a
+        // batch: read it from the log.
         const hubHead = hub.head ?? 0;
         if (hubHead > seen) {
-          const { events, scannedTo } = await readOrUnavailable(() =>
-            readEvents(db, { after: seen, upTo: hubHead, limit: REPLAY_PAGE, audience, filter }),
-          );
-          for (const e of events) yield send(e);
-          seen = Math.max(seen, scannedTo);
+          yield* fromLog(hubHead);
           continue;
         }
+        behindSince = null; // caught up
+        if (recheckNow || closed || signal?.aborted) continue;
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
@@ -177,15 +216,8 @@ export async function* streamEvents(
       if (batch.to <= seen) continue;
       // A hole before this batch (the hub was behind us, or ahead when we
       // attached): read it from the log.
-      while (seen < batch.from - 1) {
-        const { events, scannedTo } = await readOrUnavailable(() =>
-          readEvents(db, { after: seen, upTo: batch.from - 1, limit: REPLAY_PAGE, audience, filter }),
-        );
-        for (const e of events) yield send(e);
-        seen = scannedTo;
-      }
+      while (seen < batch.from - 1) yield* fromLog(batch.from - 1);
       for (const e of batch.events) {
-        // The caller's role may have changed since the batch was queued.
         if (e.position > seen && visibleTo(audience, e)) yield send(e);
       }
       seen = Math.max(seen, batch.to);
