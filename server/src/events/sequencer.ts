@@ -47,13 +47,6 @@ export async function sequencePass(db: Kysely<Database>, batch = PASS_BATCH): Pr
   });
 }
 
-/** Runs passes until nothing is queued (for a reader that must see its own writes). */
-export async function sequenceAll(db: Kysely<Database>): Promise<void> {
-  while ((await sequencePass(db)) > 0) {
-    /* the next batch */
-  }
-}
-
 async function hasQueued(db: Kysely<Database>): Promise<boolean> {
   const { rows } = await sql<{ queued: boolean }>`select exists (select 1 from event_commits) as queued`.execute(db);
   return rows[0]!.queued;

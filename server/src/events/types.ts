@@ -53,9 +53,6 @@ export type EventType = (typeof EVENT_TYPES)[number];
 /** Events only staff ever see, whoever the ticket's requester is. */
 export const STAFF_ONLY_TYPES: ReadonlySet<string> = new Set(['ai.draft.delta', 'ai.draft.completed', 'ai.draft.failed']);
 
-/** Streamed to live subscribers only: never stored, never replayed. */
-export const LIVE_ONLY_TYPES: ReadonlySet<string> = new Set(['ai.draft.delta']);
-
 interface Change<T> {
   from: T;
   to: T;
