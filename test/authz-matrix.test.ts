@@ -3,7 +3,7 @@
 // the database exactly as it was.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import type { RelaydeskClient, RouterOutputs } from '@relaydesk/client';
+import type { RelaydeskClient, RelaydeskEvent, RouterOutputs } from '@relaydesk/client';
 import { appRouter } from '../server/src/router.ts';
 import { follow } from './helpers/events.ts';
 import { codeOf, useWorld, type Actor, type World } from './helpers/fixtures.ts';
@@ -120,6 +120,9 @@ async function dbState(w: World) {
   ]);
   return { counts, tickets, users, tokens };
 }
+
+/** The ids of the messages among `events`, in order. */
+const messageIds = (events: RelaydeskEvent[]) => events.flatMap((e) => (e.type === 'message.created' ? [e.data.message.id] : []));
 
 const ticketRow = (w: World, id: string) => w.db.selectFrom('tickets').select(['id', 'version', 'status']).where('id', '=', id).executeTakeFirst();
 
@@ -345,7 +348,7 @@ const MATRIX: Case<unknown>[] = [
     rules: { ...ANY_USER, 'other customer': 'NOT_FOUND' },
     run: (rd, s) => rd.tickets.history.query({ id: s.ticket.id, limit: 100 }),
     verify: (r, s, { caller }) => {
-      const messages = r.items.flatMap((e) => (e.type === 'message.created' ? [e.data.message.id] : []));
+      const messages = messageIds(r.items);
       expect(r.items[0]).toMatchObject({ type: 'ticket.created', ticketId: s.ticket.id });
       expect(messages).toContain(s.replyId);
       if (isCustomer(caller)) expect(messages).not.toContain(s.noteId);
@@ -361,7 +364,7 @@ const MATRIX: Case<unknown>[] = [
       try {
         // The last message visible to the caller: everything before it has arrived too.
         const last = isCustomer(caller) ? s.replyId : s.noteId;
-        const done = (events: typeof f.events) => events.some((e) => e.type === 'message.created' && e.data.message.id === last);
+        const done = (events: RelaydeskEvent[]) => messageIds(events).includes(last);
         return await Promise.race([f.failed, f.until('the scene', done, 15_000)]).then((events) => [...events]);
       } finally {
         f.stop();
@@ -369,7 +372,7 @@ const MATRIX: Case<unknown>[] = [
     },
     verify: (r, s, { caller }) => {
       expect(r.every((e) => e.ticketId === s.ticket.id)).toBe(true);
-      const messages = r.flatMap((e) => (e.type === 'message.created' ? [e.data.message.id] : []));
+      const messages = messageIds(r);
       expect(messages).toContain(s.replyId);
       if (isCustomer(caller)) expect(messages).not.toContain(s.noteId);
     },

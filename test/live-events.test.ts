@@ -5,19 +5,15 @@
 // the middle. For every subscriber: received = committed, no duplicates,
 // commit order. Runs on a cluster of its own, so restarting it disturbs no
 // other test file.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelaydeskClient, type RelaydeskClient, type RelaydeskEvent } from '@relaydesk/client';
-import { createDb, migrateToLatest } from '@relaydesk/db';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
+import { createDb } from '@relaydesk/db';
 import { issueToken } from '../server/src/auth.ts';
 import { cursorOf } from '../server/src/events/types.ts';
 import { createUser } from '../server/src/routers/users.ts';
-import { installQueues } from '../worker/src/queues.ts';
+import { startOwnCluster, type OwnCluster } from './helpers/cluster.ts';
 import { follow, type Follower } from './helpers/events.ts';
 import { startProxy, type Proxy } from './helpers/proxy.ts';
 import { startServer, type ServerProcess } from './helpers/server.ts';
@@ -84,26 +80,19 @@ interface Txn {
 }
 
 describe('live events across processes, faults and restarts', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-live-'));
-  const settings = { fsync: 'off', synchronous_commit: 'off' };
-  let cluster: EmbeddedPostgres;
+  let cluster: OwnCluster;
   const servers: ServerProcess[] = [];
   const proxies: Proxy[] = [];
   let worker: WorkerProcess | undefined;
 
   beforeAll(async () => {
-    cluster = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: 0, detached: false, settings });
-    const db = createDb(cluster.url, { max: 2 });
-    await migrateToLatest(db);
-    await db.destroy();
-    await installQueues(cluster.url);
+    cluster = await startOwnCluster('live');
   });
   afterAll(async () => {
     for (const p of proxies) await p.close();
     await worker?.stop();
     for (const s of servers) await s.stop();
-    await cluster?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await cluster?.destroy();
   });
 
   it('every subscriber receives exactly the committed events, in commit order', { timeout: 240_000 }, async () => {
@@ -200,7 +189,7 @@ describe('live events across processes, faults and restarts', () => {
     await sleep(4000);
     await cluster.stop();
     await sleep(1000);
-    cluster = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: cluster.port, detached: false, settings });
+    await cluster.start();
     await sleep(5000);
     writing = false;
     await Promise.all(running);

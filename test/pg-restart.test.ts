@@ -1,39 +1,28 @@
 // Postgres restarting under a running server and worker: both reconnect by
 // themselves and go on. Uses a cluster of its own, so the other test files'
 // database is never interrupted.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelaydeskClient } from '@relaydesk/client';
-import { createDb, migrateToLatest } from '@relaydesk/db';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
+import { createDb } from '@relaydesk/db';
 import { issueToken } from '../server/src/auth.ts';
 import { createUser } from '../server/src/routers/users.ts';
-import { installQueues } from '../worker/src/queues.ts';
+import { startOwnCluster, type OwnCluster } from './helpers/cluster.ts';
 import { startServer, type ServerProcess } from './helpers/server.ts';
 import { startWorker, waitFor, type WorkerProcess } from './helpers/worker.ts';
 
 describe('Postgres restart', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-restart-'));
-  const settings = { fsync: 'off', synchronous_commit: 'off' };
-  let pg: EmbeddedPostgres;
+  let pg: OwnCluster;
   let server: ServerProcess;
   let worker: WorkerProcess;
 
   beforeAll(async () => {
-    pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: 0, detached: false, settings });
-    const db = createDb(pg.url, { max: 2 });
-    await migrateToLatest(db);
-    await db.destroy();
-    await installQueues(pg.url);
+    pg = await startOwnCluster('restart');
   });
   afterAll(async () => {
     await worker?.kill9();
     await server?.stop();
-    await pg?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await pg?.destroy();
   });
 
   it('server and worker reconnect and go on', { timeout: 120_000 }, async () => {
@@ -61,7 +50,7 @@ describe('Postgres restart', () => {
     );
     expect(err?.data?.code).toBe('SERVICE_UNAVAILABLE');
     expect(err?.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
-    pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: pg.port, detached: false, settings });
+    await pg.start();
 
     // The server answers again without a restart of its own (a request or two may meet a dead connection).
     await waitFor('the server to see the database', async () => (await fetch(`${server.url}/health`)).status === 200);

@@ -52,6 +52,8 @@ export async function* streamEvents(
   caller: SessionUser,
   filter: EventFilter,
   start: number,
+  /** The log's head as the caller last read it (spares the first read). */
+  knownHead: number,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<TrackedEnvelope<RelaydeskEvent>, void> {
   const { db, hub, limits, log } = deps;
@@ -182,10 +184,9 @@ export async function* streamEvents(
   try {
     // Replay what the caller missed, page by page, before taking live
     // batches: a long replay never fills the live buffer.
-    for (;;) {
+    for (let head = knownHead; ; head = await readOrUnavailable(() => logHead(db))) {
       await recheck();
       if (closed) throw closed;
-      const head = await readOrUnavailable(() => logHead(db));
       if (head <= seen) break;
       yield* fromLog(head);
       if (head - seen < REPLAY_PAGE) break;

@@ -46,6 +46,7 @@ export const eventsRouter = router({
       ctx.user,
       filter,
       start,
+      head,
       signal,
     );
   }),
