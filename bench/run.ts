@@ -2,6 +2,7 @@
 // measured in the same run. Timings on a shared machine are noisy: compare
 // ratios, not absolute numbers.
 import os from 'node:os';
+import { benchAi } from './ai.ts';
 import { benchClaims } from './claims.ts';
 import { benchEvents } from './events.ts';
 import { benchJobs } from './jobs.ts';
@@ -13,3 +14,5 @@ console.log('\n# Job throughput');
 await benchJobs();
 console.log('\n# Live events');
 await benchEvents();
+console.log('\n# AI');
+await benchAi();

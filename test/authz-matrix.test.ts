@@ -342,6 +342,25 @@ const MATRIX: Case<unknown>[] = [
     verify: (r) => expect(r.total).toBeGreaterThan(0),
   }),
 
+  row({
+    proc: 'tickets.suggest',
+    rules: ANY_USER,
+    run: (rd) => rd.tickets.suggest.query({ title: 'Charged twice', description: 'My card was billed two times this month' }),
+    // No GROQ_API_KEY here: the built-in classifier answers.
+    verify: (r) => expect(r).toMatchObject({ source: 'builtin', category: 'billing' }),
+  }),
+  row({
+    proc: 'ai.draftReply',
+    // Staff, on any ticket (a draft is an internal note).
+    rules: STAFF,
+    run: (rd, s) => rd.ai.draftReply.mutate({ ticketId: s.ticket.id }),
+    verify: async (r, s, { env }) => {
+      expect(r.ticketId).toBe(s.ticket.id);
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from pgboss.job where name = 'ticket.ai-draft' and data->>'draftId' = ${r.draftId}`.execute(env.w.db);
+      expect(rows[0]!.n).toBe(1);
+    },
+  }),
+
   // the audit trail and the live stream: customers see their own tickets' public events
   row({
     proc: 'tickets.history',

@@ -226,6 +226,7 @@ describe('job backbone', () => {
     const user = { id: w.admin.id, name: 'Admin', email: w.admin.email, role: 'admin' as const, contactId: null, tokenId: w.admin.tokenId };
     const failing: Jobs = {
       autoAssign: true,
+      classify: false,
       boss,
       ready: async () => {},
       send: async () => {

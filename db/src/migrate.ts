@@ -6,12 +6,14 @@ import * as init from './migrations/2026_11_21_0001_init.ts';
 import * as assignment from './migrations/2026_11_21_0002_assignment.ts';
 import * as liveEvents from './migrations/2026_11_21_0003_live_events.ts';
 import * as customerEvents from './migrations/2026_11_21_0004_customer_events.ts';
+import * as aiDrafts from './migrations/2026_11_21_0005_ai_drafts.ts';
 
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_init': init,
   '2026_11_21_0002_assignment': assignment,
   '2026_11_21_0003_live_events': liveEvents,
   '2026_11_21_0004_customer_events': customerEvents,
+  '2026_11_21_0005_ai_drafts': aiDrafts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -87,6 +87,8 @@ export interface MessagesTable {
   body: string;
   internal: Generated<boolean>;
   created_at: CreatedAt;
+  /** Set on an AI draft: the draft request that wrote it. */
+  ai_draft_id: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface EventsTable {

@@ -6,7 +6,9 @@ import express from 'express';
 import type { Kysely } from 'kysely';
 import { pinoHttp } from 'pino-http';
 import type { Database } from '@relaydesk/db';
+import { createAiContext, type AiContext } from './ai/context.ts';
 import { bearerToken, userForToken } from './auth.ts';
+import { commonEnv } from './env.ts';
 import type { EventHub } from './events/hub.ts';
 import { defaultStreamLimits, type StreamLimits } from './events/subscription.ts';
 import type { Jobs } from './jobs.ts';
@@ -26,9 +28,11 @@ export interface AppDeps {
   /** Serves `events.subscribe` from this hub; without it the procedure answers SERVICE_UNAVAILABLE. */
   hub?: EventHub;
   streamLimits?: Partial<StreamLimits>;
+  /** AI configuration and limits. Default: from the environment (no LLM unless GROQ_API_KEY is set). */
+  ai?: AiContext;
 }
 
-export function createApp({ db, log, jobs, metricsToken, hub, streamLimits }: AppDeps): express.Express {
+export function createApp({ db, log, jobs, metricsToken, hub, streamLimits, ai = createAiContext(commonEnv.parse({})) }: AppDeps): express.Express {
   const events = hub ? { hub, limits: { ...defaultStreamLimits, ...streamLimits } } : undefined;
   const app = express();
   app.disable('x-powered-by');
@@ -126,6 +130,7 @@ export function createApp({ db, log, jobs, metricsToken, hub, streamLimits }: Ap
           invalidToken: Boolean(token && !user),
           events,
           disconnect: () => res.destroy(),
+          ai,
         });
       },
     }),

@@ -12,11 +12,37 @@ const postgresUrl = z
   .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
   .refine((v) => URL.canParse(v), 'is not a valid URL');
 
+const aiMode = z.enum(['auto', 'builtin', 'off']).default('auto');
+
 export const commonEnv = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   GROQ_API_KEY: z.string().min(1).optional(),
   GROQ_MODEL: z.string().min(1).default('llama-3.3-70b-versatile'),
   GROQ_BASE_URL: z.url().optional(),
+  /** How classification asks for structured output; auto: JSON schema where the model supports it, else a tool call. */
+  GROQ_STRUCTURED_OUTPUT: z.enum(['auto', 'functionCalling', 'jsonSchema', 'jsonMode']).default('auto'),
+  /** Per feature: auto (the LLM when GROQ_API_KEY is set, else built-in), builtin (never the LLM), off. */
+  AI_CLASSIFY: aiMode,
+  AI_SUGGEST: aiMode,
+  AI_DRAFTS: aiMode,
+  /** Background classification: the whole LLM call, retries included, before the built-in answers. Default 20 s. */
+  AI_CLASSIFY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+  /** tickets.suggest: how long a form waits for the LLM before the built-in answers. Default 1.5 s. */
+  AI_SUGGEST_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1500),
+  /** A draft reply: the whole stream, retries included. Default 60 s. */
+  AI_DRAFT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
+  /** A draft stream that sends nothing for this long is abandoned. Default 15 s. */
+  AI_DRAFT_IDLE_MS: z.coerce.number().int().min(50).max(600_000).default(15_000),
+  /** Longest draft, in tokens. Default 800. */
+  AI_DRAFT_MAX_TOKENS: z.coerce.number().int().min(16).max(8192).default(800),
+  /** Retries of a failed LLM call (429, 5xx) in background jobs, with backoff honouring Retry-After. Default 3. */
+  AI_LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  /** After the LLM fails (429, 5xx, timeout), calls in this process skip it for this long (or its Retry-After). Default 30 s. */
+  AI_LLM_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  /** tickets.suggest calls per user per minute. Default 60. */
+  AI_SUGGEST_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(60),
+  /** ai.draftReply calls per user per minute. Default 10. */
+  AI_DRAFTS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(10),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool,
   /** New tickets go to the least-loaded agent. Off: agents pull work with tickets.claim. */
   AUTO_ASSIGN: z

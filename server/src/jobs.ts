@@ -4,23 +4,29 @@
 import { fromKysely, type PgBoss } from 'pg-boss';
 import type { Transaction } from 'kysely';
 import type { Database } from '@relaydesk/db';
+import type { DraftPayload } from '@relaydesk/worker/jobs/ticket-ai-draft';
 import type { AssignPayload } from '@relaydesk/worker/jobs/ticket-assign';
+import type { ClassifyPayload } from '@relaydesk/worker/jobs/ticket-classify';
 import { deadLetterOf, QUEUE_NAMES, type QueueName } from '@relaydesk/worker/queues';
 
 export interface JobPayloads {
   'ticket.assign': AssignPayload;
+  'ticket.classify': ClassifyPayload;
+  'ticket.ai-draft': DraftPayload;
 }
 
 export interface Jobs {
   send<Q extends keyof JobPayloads & QueueName>(trx: Transaction<Database>, queue: Q, data: JobPayloads[Q]): Promise<void>;
   /** Auto-assignment is on (AUTO_ASSIGN); when off, agents pull work with tickets.claim. */
   autoAssign: boolean;
+  /** New tickets without category or priority are classified in the background (AI_CLASSIFY is not off). */
+  classify: boolean;
   boss: PgBoss;
   /** Resolves once pg-boss is started; retried after a failure. */
   ready(): Promise<void>;
 }
 
-export function createJobs(boss: PgBoss, autoAssign: boolean, start: () => Promise<void>): Jobs {
+export function createJobs(boss: PgBoss, autoAssign: boolean, start: () => Promise<void>, opts: { classify?: boolean } = {}): Jobs {
   let starting: Promise<void> | undefined;
   const ready = () => {
     starting ??= start().catch((err) => {
@@ -32,6 +38,7 @@ export function createJobs(boss: PgBoss, autoAssign: boolean, start: () => Promi
   return {
     boss,
     autoAssign,
+    classify: opts.classify ?? false,
     ready,
     async send(trx, queue, data) {
       await ready();

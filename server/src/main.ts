@@ -2,6 +2,8 @@
 import type { AddressInfo } from 'node:net';
 import { createDb } from '@relaydesk/db';
 import { createBoss, ensureQueues } from '@relaydesk/worker/queues';
+import { createAiContext } from './ai/context.ts';
+import { builtinClassifier } from './ai/classifier.ts';
 import { createApp } from './app.ts';
 import { EventHub } from './events/hub.ts';
 import { startSequencer } from './events/sequencer.ts';
@@ -20,10 +22,18 @@ const db = createDb(env.DATABASE_URL, {
 // The server only sends jobs and reads queue stats: workers run maintenance.
 const boss = createBoss(env.DATABASE_URL, { max: 2, applicationName: 'relaydesk-server-boss', supervise: false });
 boss.on('error', (err) => log.warn({ err: brief(err) }, 'pg-boss error'));
-const jobs = createJobs(boss, env.AUTO_ASSIGN, async () => {
-  await boss.start();
-  await ensureQueues(boss);
-});
+const jobs = createJobs(
+  boss,
+  env.AUTO_ASSIGN,
+  async () => {
+    await boss.start();
+    await ensureQueues(boss);
+  },
+  { classify: env.AI_CLASSIFY !== 'off' },
+);
+const ai = createAiContext(env);
+// Trained now (a fraction of a second), so the first suggestion does not wait for it.
+if (env.AI_SUGGEST !== 'off') builtinClassifier();
 // Started now when the database answers; otherwise on the first send, so a
 // server booted during a database outage recovers by itself.
 await jobs.ready().catch((err) => log.warn({ err: brief(err) }, 'pg-boss could not start yet; retrying on first use'));
@@ -40,6 +50,7 @@ const app = createApp({
   jobs,
   metricsToken: env.METRICS_TOKEN,
   hub,
+  ai,
   streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER, stuckMs: env.EVENTS_SUBSCRIBER_STUCK_MS },
 });
 const server = app.listen(env.PORT, env.HOST);

@@ -18,6 +18,13 @@ export class RateLimiter {
     return Math.ceil((entry.resetAt - now) / 1000);
   }
 
+  /** Counts one call against `key` unless it is over the limit: the seconds to wait, or 0 when counted. */
+  take(key: string, now = Date.now()): number {
+    const wait = this.wait(key, now);
+    if (wait === 0) this.fail(key, now);
+    return wait;
+  }
+
   /** Counts one failure against `key`. */
   fail(key: string, now = Date.now()) {
     if (this.hits.size > 10_000) this.sweep(now);

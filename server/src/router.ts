@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { aiRouter } from './routers/ai.ts';
 import { authRouter } from './routers/auth.ts';
 import { contactsRouter } from './routers/contacts.ts';
 import { eventsRouter } from './routers/events.ts';
@@ -20,6 +21,7 @@ export const appRouter = router({
   messages: messagesRouter,
   queues: queuesRouter,
   events: eventsRouter,
+  ai: aiRouter,
 });
 
 export type AppRouter = typeof appRouter;

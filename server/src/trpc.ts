@@ -6,6 +6,7 @@ import type { Database, Role } from '@relaydesk/db';
 import { AppError, fromPgError } from './errors.ts';
 import type { EventHub } from './events/hub.ts';
 import type { StreamLimits } from './events/subscription.ts';
+import type { AiContext } from './ai/context.ts';
 import type { Jobs } from './jobs.ts';
 import type { Logger } from './logger.ts';
 
@@ -33,6 +34,8 @@ export interface ContextInner {
   events?: { hub: EventHub; limits: StreamLimits };
   /** Drops the caller's connection (a stream whose client stopped reading). */
   disconnect?: () => void;
+  /** AI configuration and this process's AI rate limits. */
+  ai: AiContext;
 }
 
 /** The context without HTTP: tests and scripts use it with `createCaller`. */
@@ -92,6 +95,7 @@ const toTrpcCode = {
   NOT_FOUND: 'NOT_FOUND',
   CONFLICT: 'CONFLICT',
   TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
+  PRECONDITION_FAILED: 'PRECONDITION_FAILED',
   UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const;

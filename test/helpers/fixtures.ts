@@ -38,13 +38,13 @@ export interface World extends Omit<TestDatabase, 'url'> {
 let counter = 0;
 
 /** Registers the hooks that build the world before the file's tests. */
-export function useWorld(label: string): World {
+export function useWorld(label: string, opts: { serverEnv?: () => Record<string, string> } = {}): World {
   const world = {} as World;
   beforeAll(async () => {
     const tdb = await createTestDatabase(label);
     Object.assign(world, tdb);
     world.dbUrl = tdb.url;
-    world.server = await startServer(tdb.url);
+    world.server = await startServer(tdb.url, opts.serverEnv?.());
     world.url = world.server.url;
     world.client = (token?: string) => createRelaydeskClient({ url: world.url, token });
     world.anon = world.client();

@@ -5,7 +5,12 @@ import { createDb } from '@relaydesk/db';
 import { loadEnv, workerEnv } from '@relaydesk/server/env';
 import { startSequencer } from '@relaydesk/server/events/sequencer';
 import { brief, createLogger } from '@relaydesk/server/logger';
+import { LlmBreaker } from '@relaydesk/server/ai/classify';
+import { builtinClassifier } from '@relaydesk/server/ai/classifier';
+import { aiConfigFrom } from '@relaydesk/server/ai/llm';
+import { makeTicketAiDraft } from './jobs/ticket-ai-draft.ts';
 import { ticketAssign } from './jobs/ticket-assign.ts';
+import { makeTicketClassify } from './jobs/ticket-classify.ts';
 import { createBoss, ensureQueues } from './queues.ts';
 import { runJobs } from './runner.ts';
 import { startWorkerMetrics, workerMetrics } from './metrics.ts';
@@ -40,12 +45,23 @@ if (env.AUTO_ASSIGN) {
 } else {
   await boss.unschedule('ticket.assign').catch(() => {});
 }
+// AI jobs: LLM calls wait on the network, not the CPU, so a batch runs in
+// parallel. One breaker per process: after Groq fails, jobs answer from the
+// built-in fallback at once for a while instead of each waiting out a timeout.
+const ai = { config: aiConfigFrom(env), breaker: new LlmBreaker(env.AI_LLM_COOLDOWN_MS) };
+if (env.AI_CLASSIFY !== 'off') {
+  const trained = performance.now();
+  const model = builtinClassifier();
+  log.info({ tickets: model.trainedOn, features: model.vocabularySize, ms: Math.round(performance.now() - trained) }, 'built-in classifier trained');
+}
+await runJobs(boss, db, log, makeTicketClassify(ai), { onSettled, batchSize: 10 });
+await runJobs(boss, db, log, makeTicketAiDraft(ai), { onSettled, batchSize: 4 });
 // Workers take part in the election for the event-log sequencer too: the log
 // keeps moving (and, later, webhooks flowing) with no server running.
 const sequencer = startSequencer({ db, connectionString: env.DATABASE_URL, log });
 const metricsServer = env.WORKER_METRICS_PORT !== undefined ? await startWorkerMetrics(metrics, env.WORKER_METRICS_PORT, log) : undefined;
 
-log.info({ autoAssign: env.AUTO_ASSIGN }, 'worker ready');
+log.info({ autoAssign: env.AUTO_ASSIGN, llm: ai.config.apiKey ? ai.config.model : null }, 'worker ready');
 process.send?.({ type: 'ready' });
 
 let stopping = false;

@@ -8,11 +8,13 @@ import type { z } from 'zod';
 import type { Database } from '@relaydesk/db';
 import { AppError } from '@relaydesk/server/errors';
 import type { Logger } from '@relaydesk/server/logger';
-import type { QueueName } from './queues.ts';
+import { QUEUE_POLICIES, type QueueName } from './queues.ts';
 
 export interface JobContext {
   db: Kysely<Database>;
   log: Logger;
+  /** No retry follows if this attempt fails: the handler may report the failure itself. */
+  lastAttempt: boolean;
 }
 
 export interface JobDefinition<S extends z.ZodType> {
@@ -57,7 +59,8 @@ export async function runJobs<S extends z.ZodType>(
       const run = async (job: Job<unknown>) => {
         const started = performance.now();
         const jobLog = log.child({ queue: def.queue, jobId: job.id, attempt: job.retryCount });
-        const result = await runOne(def, job, { db, log: jobLog });
+        const lastAttempt = job.retryCount >= (QUEUE_POLICIES[def.queue].retryLimit ?? 0);
+        const result = await runOne(def, job, { db, log: jobLog, lastAttempt });
         if (result.status !== 'completed') jobLog.warn({ outcome: result.status, output: result.output }, 'job did not complete');
         opts.onSettled?.(def.queue, result.status, (performance.now() - started) / 1000);
         return result;

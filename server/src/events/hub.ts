@@ -13,6 +13,7 @@ import type { Database } from '@relaydesk/db';
 import type { Logger } from '../logger.ts';
 import { brief } from '../logger.ts';
 import { eventColumns, loggedEvent, logHead, type LoggedEvent } from './log.ts';
+import { LIVE_CHANNEL, parseLive, type LiveEvent } from './live.ts';
 import { EVENTS_CHANNEL } from './sequencer.ts';
 
 /** Sent (by any process) when a token or user changes, so open streams recheck their caller. */
@@ -25,6 +26,8 @@ export interface HubListener {
   onAdvance?(): void;
   /** A token or user changed: recheck the caller if it is `userId`. */
   onAuthChange?(userId: string): void;
+  /** A live-only event (never in the log), as it happens. Must not throw or block. */
+  onLive?(event: LiveEvent): void;
   /** The hub is stopping. */
   onClose?(reason: Error): void;
   /** Events this listener holds, not yet sent. */
@@ -166,6 +169,9 @@ export class EventHub {
     client.on('notification', (msg) => {
       if (msg.channel === EVENTS_CHANNEL) {
         void this.poke();
+      } else if (msg.channel === LIVE_CHANNEL) {
+        const e = parseLive(msg.payload);
+        if (e) for (const l of this.#listeners) l.onLive?.(e);
       } else if (msg.channel === AUTH_CHANNEL && msg.payload) {
         for (const l of this.#listeners) l.onAuthChange?.(msg.payload);
       }
@@ -173,7 +179,7 @@ export class EventHub {
     this.#client = client;
     client
       .connect()
-      .then(() => client.query(`listen ${EVENTS_CHANNEL}; listen ${AUTH_CHANNEL}`))
+      .then(() => client.query(`listen ${EVENTS_CHANNEL}; listen ${AUTH_CHANNEL}; listen ${LIVE_CHANNEL}`))
       .then(() => {
         // Whatever was committed while not listening.
         void this.poke();

@@ -17,6 +17,7 @@ import { brief } from '../logger.ts';
 import type { SessionUser } from '../trpc.ts';
 import type { EventHub } from './hub.ts';
 import { eventDto, logHead, matches, readEvents, visibleTo, type Audience, type EventFilter, type LoggedEvent } from './log.ts';
+import { liveAsLogged, type LiveEvent } from './live.ts';
 import { cursorOf, type RelaydeskEvent } from './types.ts';
 
 export interface StreamLimits {
@@ -45,6 +46,11 @@ interface Batch {
   from: number;
   to: number;
   events: LoggedEvent[];
+  live?: undefined;
+}
+/** A live-only event, queued in arrival order among the log's batches. */
+interface Live {
+  live: LiveEvent;
 }
 
 export async function* streamEvents(
@@ -67,7 +73,7 @@ export async function* streamEvents(
   };
 
   // The hub calls in synchronously; the loops below drain.
-  const queue: Batch[] = [];
+  const queue: (Batch | Live)[] = [];
   let buffered = 0;
   let listening = false;
   /** Fell behind: buffer dropped, reading from the log until caught up. */
@@ -123,6 +129,15 @@ export async function* streamEvents(
         buffered = 0;
         behindSince = Date.now();
       }
+      poke();
+    },
+    onLive(e) {
+      // Live-only events go to streams that are live and keeping up; a
+      // stream replaying or catching up from the log has missed them.
+      if (closed || !listening || behindSince !== null || buffered >= limits.maxBuffered) return;
+      if (!matches(filter, e)) return;
+      buffered++;
+      queue.push({ live: e });
       poke();
     },
     onAdvance() {
@@ -211,6 +226,17 @@ export async function* streamEvents(
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
+        continue;
+      }
+      if (batch.live) {
+        buffered--;
+        // Not in the log, so it takes the id of the last logged event before
+        // it: resuming from it is exact, and it is never replayed.
+        const e = batch.live;
+        if (visibleTo(audience, liveAsLogged(e))) {
+          const id = cursorOf(seen);
+          yield tracked(id, { id, ...e } as RelaydeskEvent);
+        }
         continue;
       }
       buffered -= batch.events.length;

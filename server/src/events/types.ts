@@ -78,13 +78,27 @@ export interface EventDataMap {
     category: EventTicket['category'];
     priority: EventTicket['priority'];
     classification: NonNullable<EventTicket['classification']>;
+    /** The model's one-line reason, or why the built-in classifier answered. */
     reason?: string;
+    /** The fields that were empty and are now filled (a value a person set is never changed). */
+    filled: ('category' | 'priority')[];
+    version: number;
   };
   'ticket.resolved': { resolution: string | null };
   'ticket.deleted': { number: number; title: string };
   'message.created': { message: EventMessage };
   'ai.draft.delta': { draftId: string; index: number; delta: string };
-  'ai.draft.completed': { draftId: string; messageId: string; source: 'llm' | 'builtin'; model?: string };
+  'ai.draft.completed': {
+    draftId: string;
+    /** The stored internal message holding the whole draft. */
+    messageId: string;
+    source: 'llm' | 'builtin';
+    model?: string;
+    /** Offline drafts: why the LLM did not write it. */
+    fallbackReason?: string;
+    /** Numbers of the similar resolved tickets used. */
+    basedOn: number[];
+  };
   'ai.draft.failed': { draftId: string; reason: string };
 }
 

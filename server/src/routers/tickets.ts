@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { sql, type Kysely } from 'kysely';
 import { CATEGORIES, PRIORITIES, STATUSES, type Database, type Ticket, type TicketUpdate } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
+import type { AiContext } from '../ai/context.ts';
+import { classifyWithFallback } from '../ai/classify.ts';
 import { AppError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import { afterHoldingChange, sendAssignDrain, type Jobs } from '../jobs.ts';
 import { ticketHistory } from '../events/history.ts';
 import type { EventMessage, EventTicket } from '../events/types.ts';
@@ -120,6 +123,10 @@ export async function createTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
     const dto = ticketDto(ticket);
     await appendEvent(trx, { type: 'ticket.created', ticketId: ticket.id, contactId, actor: userActor(user), data: { ticket: dto } });
     await sendAssignDrain(jobs, trx, ticket.id, 'created');
+    // Classified in the background: creating a ticket never waits on an LLM.
+    if (jobs.classify && (ticket.category === null || ticket.priority === null)) {
+      await jobs.send(trx, 'ticket.classify', { ticketId: ticket.id });
+    }
     return dto;
   });
 }
@@ -259,6 +266,26 @@ export async function claimTickets(db: Kysely<Database>, user: SessionUser, limi
   });
 }
 
+// ---- suggest --------------------------------------------------------------
+
+/**
+ * Category and priority for a form being typed: the LLM within a tight
+ * timeout, the built-in classifier when it is slow, failing or absent.
+ * Rate-limited per user (the LLM costs money; a form calls this often).
+ */
+export async function suggestClassification(
+  ai: AiContext,
+  user: SessionUser,
+  input: { title?: string | undefined; description: string },
+  log: Logger,
+) {
+  if (ai.config.modes.suggest === 'off') throw new AppError('PRECONDITION_FAILED', 'suggestions are switched off (AI_SUGGEST=off)');
+  const wait = ai.suggestLimiter.take(user.id);
+  if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many suggestions; try again in ${wait} s`);
+  const r = await classifyWithFallback(ai, 'suggest', input, { timeoutMs: ai.config.suggestTimeoutMs, maxRetries: 0, log });
+  return { category: r.category, priority: r.priority, confidence: r.confidence, source: r.source, ...(r.model ? { model: r.model } : {}) };
+}
+
 // ---- router ---------------------------------------------------------------
 
 const oneOrMany = <T extends z.ZodType>(s: T) => z.union([s, z.array(s).min(1).max(10)]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -350,6 +377,19 @@ export const ticketsRouter = router({
     .input(z.object({ limit: z.number().int().min(1).max(15).default(15) }).default({ limit: 15 }))
     .output(z.object({ items: z.array(ticketOutput), claimed: z.number().int() }))
     .mutation(({ ctx, input }) => claimTickets(ctx.db, ctx.user, input.limit)),
+
+  suggest: authedProcedure
+    .input(z.object({ title: text().max(200).optional(), description: nonBlank(20_000) }))
+    .output(
+      z.object({
+        category,
+        priority,
+        confidence: z.number().min(0).max(1),
+        source: z.enum(['llm', 'builtin']),
+        model: z.string().optional(),
+      }),
+    )
+    .query(({ ctx, input }) => suggestClassification(ctx.ai, ctx.user, input, ctx.log)),
 
   stats: staffProcedure
     .output(

@@ -23,6 +23,8 @@ export type AssignPayload = z.infer<typeof payload>;
 
 /** Tickets one job assigns at most, so a huge backlog is shared across workers. */
 const MAX_PER_JOB = 500;
+/** Short waits for tickets that were locked when the job looked. */
+const LOOK_AGAIN = 5;
 /** Tickets per transaction: one lock round trip for many assignments. */
 const BATCH = 50;
 // Serialises the choice of agent across workers, so "fewest open tickets" is exact.
@@ -93,6 +95,7 @@ export const ticketAssign = defineJob({
     // serialises assigners.
     if (!(await hasAssignableWork(ctx.db))) return;
     const holdMs = Number(process.env.RELAYDESK_TEST_JOB_HOLD_MS ?? 0);
+    let lookAgain = LOOK_AGAIN;
     for (let round = 0; round < MAX_PER_JOB / BATCH; round++) {
       const assigned = await ctx.db.transaction().execute(async (trx) => {
         const n = await assignWaiting(trx, BATCH);
@@ -101,7 +104,15 @@ export const ticketAssign = defineJob({
         if (holdMs > 0 && n > 0) await new Promise((r) => setTimeout(r, holdMs));
         return n;
       });
-      if (assigned < BATCH) return;
+      if (assigned === BATCH) continue;
+      // A waiting ticket locked by another writer at that instant (its
+      // classification, an edit) was skipped: such locks last milliseconds,
+      // so look again shortly rather than leave it for the next sweep.
+      if (lookAgain-- > 0 && (await hasAssignableWork(ctx.db))) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      return;
     }
   },
 });

@@ -1,0 +1,212 @@
+// ticket.ai-draft: drafts a reply for an agent. The context is the ticket,
+// its conversation and the most similar resolved tickets. From the LLM, the
+// text streams to subscribers as live `ai.draft.delta` events while it is
+// assembled; offline (or when the LLM fails) the draft is composed from the
+// similar tickets' resolutions and says so. Either way it is stored as an
+// internal AI message, with `ai.draft.completed`; when no draft can be made,
+// `ai.draft.failed` says why.
+//
+// Idempotent: the message carries the draft id (unique), so a job that runs
+// again after storing it does nothing.
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import type { Database } from '@relaydesk/db';
+import type { LlmBreaker } from '@relaydesk/server/ai/classify';
+import { llmDraft, llmFailureReason, usesLlm, type AiConfig } from '@relaydesk/server/ai/llm';
+import { MAX_LIVE_TEXT, publishLive } from '@relaydesk/server/events/live';
+import { brief, type Logger } from '@relaydesk/server/logger';
+import { draftStored, insertDraftMessage, similarResolved, type SimilarTicket } from '@relaydesk/server/queries/ai';
+import { appendEvent, appendEvents } from '@relaydesk/server/queries/events';
+import { listMessages } from '@relaydesk/server/queries/messages';
+import { getTicket, lockTicket } from '@relaydesk/server/queries/tickets';
+import { messageDto } from '@relaydesk/server/routers/messages';
+import { defineJob } from '../runner.ts';
+
+export const queue = 'ticket.ai-draft';
+
+export const payload = z.object({
+  ticketId: z.uuid(),
+  draftId: z.uuid(),
+  /** The agent who asked, for the logs. */
+  requestedBy: z.uuid().nullable(),
+});
+export type DraftPayload = z.infer<typeof payload>;
+
+/** Similar resolved tickets given as context (and, offline, drafted from). */
+const SIMILAR = 3;
+/** Messages of the conversation given as context: the most recent. */
+const THREAD = 30;
+
+const worker = { type: 'worker' as const, id: null };
+
+export function makeTicketAiDraft(ai: { config: AiConfig; breaker: LlmBreaker }) {
+  return defineJob({
+    queue,
+    schema: payload,
+    async handle(data, ctx) {
+      const { db, log } = ctx;
+      if (await draftStored(db, data.draftId)) return;
+      try {
+        await draft(ai, db, log, data);
+      } catch (err) {
+        // The job is retried; the agent hears of it only once it is final.
+        if (ctx.lastAttempt) await failed(db, data, `the draft could not be made: ${brief(err).message}`);
+        throw err;
+      }
+    },
+  });
+}
+
+async function draft(ai: { config: AiConfig; breaker: LlmBreaker }, db: Kysely<Database>, log: Logger, data: DraftPayload) {
+  const ticket = await getTicket(db, data.ticketId);
+  if (!ticket) return failed(db, data, 'the ticket was deleted');
+  const thread = (await listMessages(db, ticket.id, true)).filter((m) => m.author_type !== 'ai').slice(-THREAD);
+  const similar = await similarResolved(db, ticket.id, SIMILAR);
+
+  let body: string | undefined;
+  let model: string | undefined;
+  let why: string;
+  if (!usesLlm(ai.config, 'drafts')) {
+    why = ai.config.modes.drafts === 'builtin' ? 'AI_DRAFTS=builtin' : 'the LLM is not configured (no GROQ_API_KEY)';
+  } else if (ai.breaker.skipping()) {
+    why = `the LLM failed recently (${ai.breaker.skipping()})`;
+  } else {
+    const deltas = new DeltaStream(db, log, ticket.id, data.draftId);
+    try {
+      body = await llmDraft(
+        ai.config,
+        {
+          ticket: { number: ticket.number, title: ticket.title, description: ticket.description, status: ticket.status },
+          conversation: thread.map((m) => ({ from: m.author_role === 'customer' ? 'customer' : 'support', internalNote: m.internal, text: m.body })),
+          similarResolvedTickets: similar.map((s) => ({ title: s.title, resolution: s.resolution })),
+        },
+        (text) => deltas.push(text),
+        { maxRetries: ai.config.maxRetries },
+      );
+      model = ai.config.model;
+      ai.breaker.succeeded();
+      why = '';
+    } catch (err) {
+      why = llmFailureReason(err);
+      ai.breaker.failed(err, why);
+      log.warn({ err: brief(err), reason: why }, 'LLM draft failed; drafting from similar resolved tickets');
+    } finally {
+      await deltas.close();
+    }
+  }
+
+  if (body === undefined) {
+    if (similar.length === 0) return failed(db, data, `no draft: ${why}, and there is no similar resolved ticket to draft from`);
+    body = offlineDraft(ticket.title, similar, why);
+  }
+  const source = model ? ('llm' as const) : ('builtin' as const);
+  await db.transaction().execute(async (trx) => {
+    if (!(await lockTicket(trx, ticket.id))) {
+      await appendEvent(trx, failedEvent(data, 'the ticket was deleted'));
+      return;
+    }
+    const message = await insertDraftMessage(trx, { ticketId: ticket.id, draftId: data.draftId, body: body! });
+    if (!message) return; // stored by an earlier run
+    const dto = messageDto({ ...message, author_name: null, author_role: null });
+    await appendEvents(trx, [
+      { type: 'message.created', ticketId: ticket.id, actor: worker, data: { message: dto }, internal: true },
+      {
+        type: 'ai.draft.completed',
+        ticketId: ticket.id,
+        actor: worker,
+        internal: true,
+        data: {
+          draftId: data.draftId,
+          messageId: dto.id,
+          source,
+          ...(model ? { model } : { fallbackReason: why }),
+          basedOn: similar.map((s) => s.number),
+        },
+      },
+    ]);
+  });
+}
+
+/** Offline: the resolutions of the most similar resolved tickets, marked as such for the agent. */
+export function offlineDraft(title: string, similar: SimilarTicket[], why: string): string {
+  const cases = similar.map((s) => `- #${s.number} "${s.title}": ${s.resolution.trim()}`).join('\n');
+  return [
+    `[Offline draft: composed from the resolutions of similar resolved tickets, not written by a language model (${why}). Check it fits before sending.]`,
+    '',
+    'Hello,',
+    '',
+    `Thank you for contacting us about "${title}". Here is what resolved similar requests:`,
+    '',
+    cases,
+    '',
+    'We will confirm which of these applies to you and follow up.',
+  ].join('\n');
+}
+
+const failedEvent = (data: DraftPayload, reason: string) => ({
+  type: 'ai.draft.failed',
+  ticketId: data.ticketId,
+  actor: worker,
+  internal: true,
+  // The ticket may be gone: nobody but staff sees draft events anyway.
+  contactId: null,
+  data: { draftId: data.draftId, reason },
+});
+
+async function failed(db: Kysely<Database>, data: DraftPayload, reason: string) {
+  await db.transaction().execute((trx) => appendEvent(trx, failedEvent(data, reason)));
+}
+
+/**
+ * Token deltas, coalesced: one NOTIFY per `FLUSH_MS` (or per MAX_LIVE_TEXT
+ * characters) rather than per token, in order. Publishing never fails the
+ * draft: a lost delta only delays what the stored draft shows anyway.
+ */
+class DeltaStream {
+  static readonly FLUSH_MS = 50;
+  readonly #db: Kysely<Database>;
+  readonly #log: Logger;
+  readonly #ticketId: string;
+  readonly #draftId: string;
+  #pending = '';
+  #index = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(db: Kysely<Database>, log: Logger, ticketId: string, draftId: string) {
+    this.#db = db;
+    this.#log = log;
+    this.#ticketId = ticketId;
+    this.#draftId = draftId;
+  }
+
+  push(text: string) {
+    this.#pending += text;
+    if (this.#pending.length >= MAX_LIVE_TEXT) this.#flush();
+    else this.#timer ??= setTimeout(() => this.#flush(), DeltaStream.FLUSH_MS);
+  }
+
+  #flush() {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    while (this.#pending) {
+      const delta = this.#pending.slice(0, MAX_LIVE_TEXT);
+      this.#pending = this.#pending.slice(MAX_LIVE_TEXT);
+      const index = this.#index++;
+      this.#chain = this.#chain.then(() =>
+        publishLive(this.#db, {
+          type: 'ai.draft.delta',
+          ticketId: this.#ticketId,
+          occurredAt: new Date().toISOString(),
+          actor: worker,
+          data: { draftId: this.#draftId, index, delta },
+        }).catch((err) => this.#log.debug({ err: brief(err) }, 'draft delta not published')),
+      );
+    }
+  }
+
+  async close() {
+    this.#flush();
+    await this.#chain;
+  }
+}
