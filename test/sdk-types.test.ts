@@ -34,6 +34,11 @@ describe('@relaydesk/client types', () => {
     expectTypeOf<Extract<RelaydeskEvent, { type: 'ticket.created' }>['data']['ticket']['status']>().toEqualTypeOf<
       'open' | 'in_progress' | 'waiting' | 'resolved' | 'closed'
     >();
+    // AI: suggestions, drafts and their events are typed too.
+    expectTypeOf<RouterOutputs['tickets']['suggest']['source']>().toEqualTypeOf<'llm' | 'builtin'>();
+    expectTypeOf<RouterOutputs['ai']['draftReply']>().toEqualTypeOf<{ draftId: string; ticketId: string }>();
+    expectTypeOf<Extract<RelaydeskEvent, { type: 'ai.draft.delta' }>['data']>().toEqualTypeOf<{ draftId: string; index: number; delta: string }>();
+    expectTypeOf<Extract<RelaydeskEvent, { type: 'ticket.classified' }>['data']['filled']>().toEqualTypeOf<('category' | 'priority')[]>();
     // A subscription hands each event with its resumable id.
     const rd = createRelaydeskClient({ url: 'http://127.0.0.1:1', token: 'rd_x' });
     const typeOnly = () =>
