@@ -5,7 +5,9 @@
 // beside the raw SQL each job's write amounts to, in this run.
 //
 // Latencies are measured on the database's clock: from the ticket's (or the
-// job's) creation to the event the job commits.
+// job's) creation to the event the job commits. Most of a job's latency is
+// pg-boss picking it up (workers poll every 0.5 s); the anchor is the job's
+// own database work.
 import pg from 'pg';
 import { sql } from 'kysely';
 import type { Category, Priority } from '@relaydesk/db';
@@ -45,7 +47,13 @@ export async function benchAi() {
   acc('category accuracy, held-out fifth', e.categoryAccuracy, e.categoryBaseline);
   acc('priority accuracy, held-out fifth', e.priorityAccuracy, e.priorityBaseline);
   console.log(`${'both right, held-out fifth'.padEnd(44)} ${(e.jointAccuracy * 100).toFixed(1).padStart(7)} %`);
-  console.log(`${'5-fold cross-validation (every ticket once)'.padEnd(44)} category ${(cv.categoryAccuracy * 100).toFixed(1)} %, priority ${(cv.priorityAccuracy * 100).toFixed(1)} %`);
+  const share = (key: 'category' | 'priority') => {
+    const counts = new Map<string, number>();
+    for (const t of data) counts.set(t[key], (counts.get(t[key]) ?? 0) + 1);
+    return Math.max(...counts.values()) / data.length;
+  };
+  acc('category accuracy, 5-fold cross-validation', cv.categoryAccuracy, share('category'));
+  acc('priority accuracy, 5-fold cross-validation', cv.priorityAccuracy, share('priority'));
   const model = builtinClassifier();
   const t0 = performance.now();
   for (const t of data) model.classify(t);

@@ -11,6 +11,7 @@ import { BuiltinClassifier, crossValidate, evaluateBuiltin, loadDataset } from '
 import { aiConfigFrom, type AiConfig } from '../server/src/ai/llm.ts';
 import { commonEnv } from '../server/src/env.ts';
 import { createLogger } from '../server/src/logger.ts';
+import { similarResolved } from '../server/src/queries/ai.ts';
 import { suggestClassification } from '../server/src/routers/tickets.ts';
 import { makeTicketAiDraft } from '../worker/src/jobs/ticket-ai-draft.ts';
 import { follow } from './helpers/events.ts';
@@ -168,6 +169,9 @@ describe('ticket.classify', () => {
 describe('tickets.suggest', () => {
   it('answers from the LLM for a form being typed, and from the built-in when the LLM hangs', async () => {
     const user = await w.makeUser('customer');
+    // A whole description, non-ASCII included: the SDK sends queries as POST, so no URL limit applies.
+    const long = `${'Ich wurde doppelt belastet, bitte erstatten — Gebühr € '.repeat(300)} ${tag('cat=billing')}`;
+    expect((await user.rd.tickets.suggest.query({ description: long })).category).toBe('billing');
     expect(await user.rd.tickets.suggest.query({ title: 'Refund', description: `please refund ${tag('cat=billing')}` })).toEqual({
       category: 'billing',
       priority: 'critical',
@@ -327,6 +331,16 @@ describe('ai.draftReply', () => {
     expect(failed.data).toEqual({ draftId, reason: expect.stringMatching(/HTTP 500.*no similar resolved ticket/) });
     expect((await w.customer.rd.tickets.history.query({ id: t.id, limit: 100 })).items.map((e) => e.type)).not.toContain('ai.draft.failed');
     await waitFor('the job to complete', async () => (await jobStates('ticket.ai-draft', t.id)).includes('completed'));
+  });
+
+  it('finds similar resolved tickets whatever the text holds (quotes, backslashes, operators, only stopwords)', async () => {
+    for (const description of [`O'Brien's C:\\Users\\x path & | ! ( ) :* <-> \\' reset link`, 'the and of', '!!!']) {
+      const t = await w.customer.rd.tickets.create.mutate({ title: 'password', description });
+      const found = await similarResolved(w.db, t.id, 3);
+      expect(found.every((s) => s.resolution.length > 0)).toBe(true);
+    }
+    const t = await w.customer.rd.tickets.create.mutate({ title: 'Reset link expired', description: 'password reset link' });
+    expect((await similarResolved(w.db, t.id, 3))[0]?.id).toBe(similar.id);
   });
 
   it('is idempotent offline: a job run twice stores one draft', async () => {

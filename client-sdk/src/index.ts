@@ -86,7 +86,9 @@ export function createRelaydeskClient(opts: RelaydeskClientOptions): RelaydeskCl
             },
           }),
         ],
-        false: httpBatchLink({ url, fetch: opts.fetch, headers }),
+        // Queries go as POST too: an input as long as a ticket description
+        // (tickets.suggest) would not fit in a URL.
+        false: httpBatchLink({ url, fetch: opts.fetch, headers, methodOverride: 'POST' }),
       }),
     ],
   });

@@ -109,6 +109,8 @@ export function createApp({ db, log, jobs, metricsToken, hub, streamLimits, ai =
       maxBodySize: 256 * 1024,
       // A batch runs its calls in parallel: bound it.
       maxBatchSize: 50,
+      // Queries may come as POST (the SDK sends them so): long inputs don't fit in a URL.
+      allowMethodOverride: true,
       async createContext({ req, res }) {
         const token = bearerToken(req.headers.authorization);
         let user: Awaited<ReturnType<typeof userForToken>> = null;

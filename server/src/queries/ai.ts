@@ -21,9 +21,12 @@ export async function similarResolved(db: Kysely<Database>, ticketId: string, li
   const { rows } = await sql<SimilarTicket>`
     with words as (
       select to_tsvector('english', title || ' ' || left(description, 600)) as v from tickets where id = ${ticketId}
-    ), q as (
-      select to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) as q
+    ), terms as (
+      -- Letters and digits only: nothing a user typed can be tsquery syntax.
+      select distinct regexp_replace(lexeme, '[^[:alnum:]]+', '', 'g') as term
         from words, unnest(tsvector_to_array(v)) as lexeme
+    ), q as (
+      select to_tsquery('simple', string_agg(term, ' | ')) as q from terms where term <> ''
     ), candidates as (
       select t.id, t.number, t.title, t.resolution, t.search
         from tickets t, q
