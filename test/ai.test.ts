@@ -36,6 +36,8 @@ const aiEnv = () => ({
   AI_LLM_COOLDOWN_MS: '0',
   AI_SUGGEST_PER_MINUTE: '8',
   AUTO_ASSIGN: 'false',
+  // The fallbacks these tests cause on purpose are logged as warnings.
+  LOG_LEVEL: 'error',
 });
 
 const w = useWorld('ai', { serverEnv: aiEnv });
