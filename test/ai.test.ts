@@ -13,7 +13,7 @@ import { commonEnv } from '../server/src/env.ts';
 import { createLogger } from '../server/src/logger.ts';
 import { similarResolved } from '../server/src/queries/ai.ts';
 import { suggestClassification } from '../server/src/routers/tickets.ts';
-import { makeTicketAiDraft } from '../worker/src/jobs/ticket-ai-draft.ts';
+import { makeTicketAiDraft, offlineDraft } from '../worker/src/jobs/ticket-ai-draft.ts';
 import { follow } from './helpers/events.ts';
 import { FAKE_CLASSIFICATION, startFakeGroq, type FakeGroq } from './helpers/fake-groq.ts';
 import { codeOf, errorOf, useWorld } from './helpers/fixtures.ts';
@@ -227,6 +227,9 @@ describe('tickets.suggest', () => {
     const skipped = await classifyWithFallback(ai, 'suggest', { description: next }, { timeoutMs: 2000, maxRetries: 0, log });
     expect(skipped).toMatchObject({ source: 'builtin', reason: expect.stringMatching(/failed recently/) });
     expect(fake.about(next)).toHaveLength(0);
+    // A call that started before the breaker opened does not close it.
+    breaker.succeeded(Date.now() - 10_000);
+    expect(breaker.skipping()).not.toBeNull();
     breaker.succeeded();
     expect((await classifyWithFallback(ai, 'suggest', { description: next }, { timeoutMs: 2000, maxRetries: 0, log })).source).toBe('llm');
   });
@@ -315,7 +318,9 @@ describe('ai.draftReply', () => {
       expect(streamed.join('')).toBe(fake.draftText.split(/(?<= )/).slice(0, wordsStreamed).join(''));
       const message = (await w.admin.rd.tickets.get.query({ id: t.id })).messages.find((m) => m.id === completed.data.messageId)!;
       expect(message.body).toMatch(/^\[Offline draft: composed from the resolutions of similar resolved tickets/);
-      expect(message.body).toContain(`#${similar.number}`);
+      // Named for the agent in the marker line only; the reply itself does not name other customers' tickets.
+      expect(message.body.split('\n')[0]).toContain(`#${similar.number}`);
+      expect(message.body.split('\n').slice(1).join('\n')).not.toContain('Password reset link expired before login');
       expect(message.body).toContain('Sent a fresh password reset link');
       expect(message.internal).toBe(true);
     } finally {
@@ -343,6 +348,12 @@ describe('ai.draftReply', () => {
     }
     const t = await w.customer.rd.tickets.create.mutate({ title: 'Reset link expired', description: 'password reset link' });
     expect((await similarResolved(w.db, t.id, 3))[0]?.id).toBe(similar.id);
+  });
+
+  it('an offline draft fits a message however long the resolutions it quotes', () => {
+    const huge = { id: '019a0000-0000-7000-8000-000000000002', number: 7, title: 't'.repeat(200), resolution: 'r'.repeat(20_000), rank: 1 };
+    const body = offlineDraft('x'.repeat(200), [huge, huge, huge], 'w'.repeat(5000));
+    expect(body.length).toBeLessThanOrEqual(20_000);
   });
 
   it('is idempotent offline: a job run twice stores one draft', async () => {

@@ -26,13 +26,15 @@ export const commonEnv = z.object({
   AI_SUGGEST: aiMode,
   AI_DRAFTS: aiMode,
   /** Background classification: the whole LLM call, retries included, before the built-in answers. Default 20 s. */
-  AI_CLASSIFY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+  // Below the queue's job expiry (120 s), so a job never runs twice at once.
+  AI_CLASSIFY_TIMEOUT_MS: z.coerce.number().int().min(100).max(100_000).default(20_000),
   /** tickets.suggest: how long a form waits for the LLM before the built-in answers. Default 1.5 s. */
   AI_SUGGEST_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1500),
   /** A draft reply: the whole stream, retries included. Default 60 s. */
-  AI_DRAFT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
+  // Below the queue's job expiry (300 s).
+  AI_DRAFT_TIMEOUT_MS: z.coerce.number().int().min(100).max(240_000).default(60_000),
   /** A draft stream that sends nothing for this long is abandoned. Default 15 s. */
-  AI_DRAFT_IDLE_MS: z.coerce.number().int().min(50).max(600_000).default(15_000),
+  AI_DRAFT_IDLE_MS: z.coerce.number().int().min(50).max(240_000).default(15_000),
   /** Longest draft, in tokens. Default 800. */
   AI_DRAFT_MAX_TOKENS: z.coerce.number().int().min(16).max(8192).default(800),
   /** Retries of a failed LLM call (429, 5xx) in background jobs, with backoff honouring Retry-After. Default 3. */

@@ -25,6 +25,7 @@ export interface ClassificationResult {
  */
 export class LlmBreaker {
   #openUntil = 0;
+  #openedAt = 0;
   #reason = '';
   readonly cooldownMs: number;
 
@@ -44,11 +45,13 @@ export class LlmBreaker {
     if (!transient || this.cooldownMs === 0) return;
     const retryAfterMs = Number((err as { retryAfterMs?: number })?.retryAfterMs ?? 0);
     this.#openUntil = now + Math.max(this.cooldownMs, Number.isFinite(retryAfterMs) ? retryAfterMs : 0);
+    this.#openedAt = now;
     this.#reason = reason;
   }
 
-  succeeded() {
-    this.#openUntil = 0;
+  /** A call that started at `startedAt` succeeded; one already running when the breaker opened proves nothing. */
+  succeeded(startedAt = Date.now()) {
+    if (startedAt >= this.#openedAt) this.#openUntil = 0;
   }
 }
 
@@ -65,9 +68,10 @@ export async function classifyWithFallback(
     if (skipping) {
       why = `the LLM failed recently (${skipping}); skipped for now`;
     } else {
+      const startedAt = Date.now();
       try {
         const r = await llmClassify(ai.config, ticket, opts);
-        ai.breaker.succeeded();
+        ai.breaker.succeeded(startedAt);
         return { category: r.category, priority: r.priority, confidence: r.confidence, source: 'llm', model: ai.config.model, reason: r.reason };
       } catch (err) {
         why = llmFailureReason(err);

@@ -36,6 +36,12 @@ export type DraftPayload = z.infer<typeof payload>;
 const SIMILAR = 3;
 /** Messages of the conversation given as context: the most recent. */
 const THREAD = 30;
+// The prompt's budget, in characters (well inside a model's context), and
+// what an offline draft quotes of each resolution (it must fit a message).
+const DESCRIPTION_CHARS = 8000;
+const MESSAGE_CHARS = 2000;
+const RESOLUTION_CHARS = 1500;
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
 
 const worker = { type: 'worker' as const, id: null };
 
@@ -72,19 +78,20 @@ async function draft(ai: { config: AiConfig; breaker: LlmBreaker }, db: Kysely<D
     why = `the LLM failed recently (${ai.breaker.skipping()})`;
   } else {
     const deltas = new DeltaStream(db, log, ticket.id, data.draftId);
+    const startedAt = Date.now();
     try {
       body = await llmDraft(
         ai.config,
         {
-          ticket: { number: ticket.number, title: ticket.title, description: ticket.description, status: ticket.status },
-          conversation: thread.map((m) => ({ from: m.author_role === 'customer' ? 'customer' : 'support', internalNote: m.internal, text: m.body })),
-          similarResolvedTickets: similar.map((s) => ({ title: s.title, resolution: s.resolution })),
+          ticket: { title: ticket.title, description: cut(ticket.description, DESCRIPTION_CHARS), status: ticket.status },
+          conversation: thread.map((m) => ({ from: m.author_role === 'customer' ? 'customer' : 'support', internalNote: m.internal, text: cut(m.body, MESSAGE_CHARS) })),
+          similarResolvedTickets: similar.map((s) => ({ title: s.title, resolution: cut(s.resolution, RESOLUTION_CHARS) })),
         },
         (text) => deltas.push(text),
         { maxRetries: ai.config.maxRetries },
       );
       model = ai.config.model;
-      ai.breaker.succeeded();
+      ai.breaker.succeeded(startedAt);
       why = '';
     } catch (err) {
       why = llmFailureReason(err);
@@ -127,15 +134,19 @@ async function draft(ai: { config: AiConfig; breaker: LlmBreaker }, db: Kysely<D
   });
 }
 
-/** Offline: the resolutions of the most similar resolved tickets, marked as such for the agent. */
+/**
+ * Offline: the resolutions of the most similar resolved tickets, marked as
+ * such for the agent. Other customers' tickets are not named in the body (a
+ * reply sent carelessly must not reveal them): `basedOn` lists them.
+ */
 export function offlineDraft(title: string, similar: SimilarTicket[], why: string): string {
-  const cases = similar.map((s) => `- #${s.number} "${s.title}": ${s.resolution.trim()}`).join('\n');
+  const cases = similar.map((s) => `- ${cut(s.resolution.trim(), RESOLUTION_CHARS)}`).join('\n');
   return [
-    `[Offline draft: composed from the resolutions of similar resolved tickets, not written by a language model (${why}). Check it fits before sending.]`,
+    `[Offline draft: composed from the resolutions of similar resolved tickets (${similar.map((s) => `#${s.number}`).join(', ')}), not written by a language model (${cut(why, 300)}). Check it fits, and remove this line, before sending.]`,
     '',
     'Hello,',
     '',
-    `Thank you for contacting us about "${title}". Here is what resolved similar requests:`,
+    `Thank you for contacting us about "${cut(title, 200)}". Here is what resolved similar requests:`,
     '',
     cases,
     '',
