@@ -202,28 +202,38 @@ export async function benchAi() {
   }
 }
 
-/** Creation → ticket.classified, in ms, per ticket (database clock). */
-async function waitForAll(db: import('kysely').Kysely<import('@relaydesk/db').Database>, ids: string[]): Promise<number[]> {
+type Db = import('kysely').Kysely<import('@relaydesk/db').Database>;
+
+/** Polls `query` (rows of latencies in ms) until it returns `n` rows. */
+async function latencies(db: Db, n: number, what: string, query: import('kysely').RawBuilder<{ ms: number }>): Promise<number[]> {
   for (let i = 0; ; i++) {
-    const { rows } = await sql<{ ms: number }>`
-      select extract(epoch from (e.occurred_at - t.created_at)) * 1000 as ms
-        from tickets t join events e on e.ticket_id = t.id and e.type = 'ticket.classified'
-       where t.id = any(${ids}::uuid[])`.execute(db);
-    if (rows.length === ids.length) return rows.map((r) => Number(r.ms));
-    if (i > 1200) throw new Error(`only ${rows.length} of ${ids.length} tickets classified`);
+    const { rows } = await query.execute(db);
+    if (rows.length === n) return rows.map((r) => Number(r.ms));
+    if (i > 1200) throw new Error(`only ${rows.length} of ${n} ${what}`);
     await sleep(100);
   }
 }
 
+/** Creation → ticket.classified, in ms, per ticket (database clock). */
+const waitForAll = (db: Db, ids: string[]) =>
+  latencies(
+    db,
+    ids.length,
+    'tickets classified',
+    sql<{ ms: number }>`
+      select extract(epoch from (e.occurred_at - t.created_at)) * 1000 as ms
+        from tickets t join events e on e.ticket_id = t.id and e.type = 'ticket.classified'
+       where t.id = any(${ids}::uuid[])`,
+  );
+
 /** Job creation → ai.draft.completed, in ms, per draft (database clock). */
-async function waitForDrafts(db: import('kysely').Kysely<import('@relaydesk/db').Database>, draftIds: string[]): Promise<number[]> {
-  for (let i = 0; ; i++) {
-    const { rows } = await sql<{ ms: number }>`
+const waitForDrafts = (db: Db, draftIds: string[]) =>
+  latencies(
+    db,
+    draftIds.length,
+    'drafts completed',
+    sql<{ ms: number }>`
       select extract(epoch from (e.occurred_at - j.created_on)) * 1000 as ms
         from pgboss.job j join events e on e.type = 'ai.draft.completed' and e.data->>'draftId' = j.data->>'draftId'
-       where j.name = 'ticket.ai-draft' and j.data->>'draftId' = any(${draftIds}::text[])`.execute(db);
-    if (rows.length === draftIds.length) return rows.map((r) => Number(r.ms));
-    if (i > 1200) throw new Error(`only ${rows.length} of ${draftIds.length} drafts completed`);
-    await sleep(100);
-  }
-}
+       where j.name = 'ticket.ai-draft' and j.data->>'draftId' = any(${draftIds}::text[])`,
+  );

@@ -5,9 +5,8 @@ import { createDb } from '@relaydesk/db';
 import { loadEnv, workerEnv } from '@relaydesk/server/env';
 import { startSequencer } from '@relaydesk/server/events/sequencer';
 import { brief, createLogger } from '@relaydesk/server/logger';
-import { LlmBreaker } from '@relaydesk/server/ai/classify';
 import { builtinClassifier } from '@relaydesk/server/ai/classifier';
-import { aiConfigFrom } from '@relaydesk/server/ai/llm';
+import { createAiContext } from '@relaydesk/server/ai/context';
 import { makeTicketAiDraft } from './jobs/ticket-ai-draft.ts';
 import { ticketAssign } from './jobs/ticket-assign.ts';
 import { makeTicketClassify } from './jobs/ticket-classify.ts';
@@ -48,7 +47,7 @@ if (env.AUTO_ASSIGN) {
 // AI jobs: LLM calls wait on the network, not the CPU, so a batch runs in
 // parallel. One breaker per process: after Groq fails, jobs answer from the
 // built-in fallback at once for a while instead of each waiting out a timeout.
-const ai = { config: aiConfigFrom(env), breaker: new LlmBreaker(env.AI_LLM_COOLDOWN_MS) };
+const ai = createAiContext(env);
 if (env.AI_CLASSIFY !== 'off') {
   const trained = performance.now();
   const model = builtinClassifier();

@@ -242,6 +242,18 @@ export interface Evaluation {
   trainMs: number;
 }
 
+/** How many of `tickets` the model gets right: category, priority, both. */
+function score(model: BuiltinClassifier, tickets: LabelledTicket[]) {
+  const hits = { category: 0, priority: 0, both: 0 };
+  for (const t of tickets) {
+    const p = model.classify(t);
+    if (p.category === t.category) hits.category++;
+    if (p.priority === t.priority) hits.priority++;
+    if (p.category === t.category && p.priority === t.priority) hits.both++;
+  }
+  return hits;
+}
+
 /** Trains on four fifths of the dataset and scores the held-out fifth. */
 export function evaluateBuiltin(tickets = loadDataset()): Evaluation {
   const train = tickets.filter((t) => !isHeldOut(t));
@@ -249,15 +261,7 @@ export function evaluateBuiltin(tickets = loadDataset()): Evaluation {
   const started = performance.now();
   const model = new BuiltinClassifier(train);
   const trainMs = performance.now() - started;
-  let cat = 0;
-  let pri = 0;
-  let both = 0;
-  for (const t of test) {
-    const p = model.classify(t);
-    if (p.category === t.category) cat++;
-    if (p.priority === t.priority) pri++;
-    if (p.category === t.category && p.priority === t.priority) both++;
-  }
+  const hits = score(model, test);
   const majority = (key: 'category' | 'priority') => {
     const counts = new Map<string, number>();
     for (const t of train) counts.set(t[key], (counts.get(t[key]) ?? 0) + 1);
@@ -267,9 +271,9 @@ export function evaluateBuiltin(tickets = loadDataset()): Evaluation {
   return {
     train: train.length,
     test: test.length,
-    categoryAccuracy: cat / test.length,
-    priorityAccuracy: pri / test.length,
-    jointAccuracy: both / test.length,
+    categoryAccuracy: hits.category / test.length,
+    priorityAccuracy: hits.priority / test.length,
+    jointAccuracy: hits.both / test.length,
     categoryBaseline: majority('category'),
     priorityBaseline: majority('priority'),
     trainMs,
@@ -281,17 +285,14 @@ export function evaluateBuiltin(tickets = loadDataset()): Evaluation {
  * it): steadier than one held-out fifth on a dataset this size.
  */
 export function crossValidate(tickets = loadDataset(), folds = 5): { categoryAccuracy: number; priorityAccuracy: number } {
-  let cat = 0;
-  let pri = 0;
+  const hits = { category: 0, priority: 0 };
   for (let k = 0; k < folds; k++) {
     const model = new BuiltinClassifier(tickets.filter((t) => foldOf(t, folds) !== k));
-    for (const t of tickets.filter((t) => foldOf(t, folds) === k)) {
-      const p = model.classify(t);
-      if (p.category === t.category) cat++;
-      if (p.priority === t.priority) pri++;
-    }
+    const fold = score(model, tickets.filter((t) => foldOf(t, folds) === k));
+    hits.category += fold.category;
+    hits.priority += fold.priority;
   }
-  return { categoryAccuracy: cat / tickets.length, priorityAccuracy: pri / tickets.length };
+  return { categoryAccuracy: hits.category / tickets.length, priorityAccuracy: hits.priority / tickets.length };
 }
 
 let shared: BuiltinClassifier | undefined;

@@ -55,31 +55,49 @@ export class LlmBreaker {
   }
 }
 
+export interface AiDeps {
+  config: AiConfig;
+  breaker: LlmBreaker;
+}
+
+/**
+ * Calls the LLM for `feature` unless it is off, built-in only, unconfigured
+ * or failing recently, and keeps the breaker's books. Never throws for an
+ * LLM reason: it returns why the fallback must answer instead.
+ */
+export async function tryLlm<T>(
+  ai: AiDeps,
+  feature: AiFeature,
+  call: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; why: string; err?: unknown }> {
+  if (ai.config.modes[feature] === 'builtin') return { ok: false, why: `AI_${feature.toUpperCase()}=builtin` };
+  if (!usesLlm(ai.config, feature)) return { ok: false, why: 'the LLM is not configured (no GROQ_API_KEY)' };
+  const skipping = ai.breaker.skipping();
+  if (skipping) return { ok: false, why: `the LLM failed recently (${skipping}); skipped for now` };
+  const startedAt = Date.now();
+  try {
+    const value = await call();
+    ai.breaker.succeeded(startedAt);
+    return { ok: true, value };
+  } catch (err) {
+    const why = llmFailureReason(err);
+    ai.breaker.failed(err, why);
+    return { ok: false, why, err };
+  }
+}
+
 export async function classifyWithFallback(
-  ai: { config: AiConfig; breaker: LlmBreaker },
+  ai: AiDeps,
   feature: Extract<AiFeature, 'classify' | 'suggest'>,
   ticket: { title?: string | undefined; description: string },
   opts: { timeoutMs: number; maxRetries: number; log: Logger },
 ): Promise<ClassificationResult> {
-  let why = 'the LLM is not configured (no GROQ_API_KEY)';
-  if (ai.config.modes[feature] === 'builtin') why = `AI_${feature.toUpperCase()}=builtin`;
-  if (usesLlm(ai.config, feature)) {
-    const skipping = ai.breaker.skipping();
-    if (skipping) {
-      why = `the LLM failed recently (${skipping}); skipped for now`;
-    } else {
-      const startedAt = Date.now();
-      try {
-        const r = await llmClassify(ai.config, ticket, opts);
-        ai.breaker.succeeded(startedAt);
-        return { category: r.category, priority: r.priority, confidence: r.confidence, source: 'llm', model: ai.config.model, reason: r.reason };
-      } catch (err) {
-        why = llmFailureReason(err);
-        ai.breaker.failed(err, why);
-        opts.log.warn({ err: brief(err), feature, reason: why }, 'LLM classification failed; the built-in classifier answers');
-      }
-    }
+  const llm = await tryLlm(ai, feature, () => llmClassify(ai.config, ticket, opts));
+  if (llm.ok) {
+    const r = llm.value;
+    return { category: r.category, priority: r.priority, confidence: r.confidence, source: 'llm', model: ai.config.model, reason: r.reason };
   }
+  if (llm.err) opts.log.warn({ err: brief(llm.err), feature, reason: llm.why }, 'LLM classification failed; the built-in classifier answers');
   const b = builtinClassifier().classify(ticket);
-  return { category: b.category, priority: b.priority, confidence: b.confidence, source: 'builtin', reason: `built-in classifier: ${why}` };
+  return { category: b.category, priority: b.priority, confidence: b.confidence, source: 'builtin', reason: `built-in classifier: ${llm.why}` };
 }

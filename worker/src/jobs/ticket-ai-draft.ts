@@ -11,8 +11,8 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '@relaydesk/db';
-import type { LlmBreaker } from '@relaydesk/server/ai/classify';
-import { llmDraft, llmFailureReason, usesLlm, type AiConfig } from '@relaydesk/server/ai/llm';
+import { tryLlm, type AiDeps } from '@relaydesk/server/ai/classify';
+import { llmDraft } from '@relaydesk/server/ai/llm';
 import { MAX_LIVE_TEXT, publishLive } from '@relaydesk/server/events/live';
 import { brief, type Logger } from '@relaydesk/server/logger';
 import { draftStored, insertDraftMessage, similarResolved, type SimilarTicket } from '@relaydesk/server/queries/ai';
@@ -45,7 +45,7 @@ const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0,
 
 const worker = { type: 'worker' as const, id: null };
 
-export function makeTicketAiDraft(ai: { config: AiConfig; breaker: LlmBreaker }) {
+export function makeTicketAiDraft(ai: AiDeps) {
   return defineJob({
     queue,
     schema: payload,
@@ -63,44 +63,29 @@ export function makeTicketAiDraft(ai: { config: AiConfig; breaker: LlmBreaker })
   });
 }
 
-async function draft(ai: { config: AiConfig; breaker: LlmBreaker }, db: Kysely<Database>, log: Logger, data: DraftPayload) {
+async function draft(ai: AiDeps, db: Kysely<Database>, log: Logger, data: DraftPayload) {
   const ticket = await getTicket(db, data.ticketId);
   if (!ticket) return failed(db, data, 'the ticket was deleted');
   const thread = (await listMessages(db, ticket.id, true)).filter((m) => m.author_type !== 'ai').slice(-THREAD);
   const similar = await similarResolved(db, ticket.id, SIMILAR);
 
-  let body: string | undefined;
-  let model: string | undefined;
-  let why: string;
-  if (!usesLlm(ai.config, 'drafts')) {
-    why = ai.config.modes.drafts === 'builtin' ? 'AI_DRAFTS=builtin' : 'the LLM is not configured (no GROQ_API_KEY)';
-  } else if (ai.breaker.skipping()) {
-    why = `the LLM failed recently (${ai.breaker.skipping()})`;
-  } else {
-    const deltas = new DeltaStream(db, log, ticket.id, data.draftId);
-    const startedAt = Date.now();
-    try {
-      body = await llmDraft(
-        ai.config,
-        {
-          ticket: { title: ticket.title, description: cut(ticket.description, DESCRIPTION_CHARS), status: ticket.status },
-          conversation: thread.map((m) => ({ from: m.author_role === 'customer' ? 'customer' : 'support', internalNote: m.internal, text: cut(m.body, MESSAGE_CHARS) })),
-          similarResolvedTickets: similar.map((s) => ({ title: s.title, resolution: cut(s.resolution, RESOLUTION_CHARS) })),
-        },
-        (text) => deltas.push(text),
-        { maxRetries: ai.config.maxRetries },
-      );
-      model = ai.config.model;
-      ai.breaker.succeeded(startedAt);
-      why = '';
-    } catch (err) {
-      why = llmFailureReason(err);
-      ai.breaker.failed(err, why);
-      log.warn({ err: brief(err), reason: why }, 'LLM draft failed; drafting from similar resolved tickets');
-    } finally {
-      await deltas.close();
-    }
-  }
+  const deltas = new DeltaStream(db, log, ticket.id, data.draftId);
+  const llm = await tryLlm(ai, 'drafts', () =>
+    llmDraft(
+      ai.config,
+      {
+        ticket: { title: ticket.title, description: cut(ticket.description, DESCRIPTION_CHARS), status: ticket.status },
+        conversation: thread.map((m) => ({ from: m.author_role === 'customer' ? 'customer' : 'support', internalNote: m.internal, text: cut(m.body, MESSAGE_CHARS) })),
+        similarResolvedTickets: similar.map((s) => ({ title: s.title, resolution: cut(s.resolution, RESOLUTION_CHARS) })),
+      },
+      (text) => deltas.push(text),
+      { maxRetries: ai.config.maxRetries },
+    ).finally(() => deltas.close()),
+  );
+  const why = llm.ok ? '' : llm.why;
+  if (!llm.ok && llm.err) log.warn({ err: brief(llm.err), reason: why }, 'LLM draft failed; drafting from similar resolved tickets');
+  const model = llm.ok ? ai.config.model : undefined;
+  let body = llm.ok ? llm.value : undefined;
 
   if (body === undefined) {
     if (similar.length === 0) return failed(db, data, `no draft: ${why}, and there is no similar resolved ticket to draft from`);

@@ -7,8 +7,7 @@
 // makes the job idempotent: a second run finds nothing empty and does nothing.
 import { z } from 'zod';
 import type { TicketUpdate } from '@relaydesk/db';
-import { classifyWithFallback, type LlmBreaker } from '@relaydesk/server/ai/classify';
-import type { AiConfig } from '@relaydesk/server/ai/llm';
+import { classifyWithFallback, type AiDeps } from '@relaydesk/server/ai/classify';
 import { appendEvent } from '@relaydesk/server/queries/events';
 import { lockTicket, updateTicketRow } from '@relaydesk/server/queries/tickets';
 import { defineJob } from '../runner.ts';
@@ -18,7 +17,7 @@ export const queue = 'ticket.classify';
 export const payload = z.object({ ticketId: z.uuid() });
 export type ClassifyPayload = z.infer<typeof payload>;
 
-export function makeTicketClassify(ai: { config: AiConfig; breaker: LlmBreaker }) {
+export function makeTicketClassify(ai: AiDeps) {
   return defineJob({
     queue,
     schema: payload,
