@@ -29,6 +29,7 @@ describe('@relaydesk/client types', () => {
       | 'ai.draft.delta'
       | 'ai.draft.completed'
       | 'ai.draft.failed'
+      | 'webhook.disabled'
     >();
     expectTypeOf<Extract<RelaydeskEvent, { type: 'message.created' }>['data']['message']['internal']>().toEqualTypeOf<boolean>();
     expectTypeOf<Extract<RelaydeskEvent, { type: 'ticket.created' }>['data']['ticket']['status']>().toEqualTypeOf<

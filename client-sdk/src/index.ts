@@ -12,6 +12,7 @@ import {
   type TRPCClient,
 } from '@trpc/client';
 import { EventSource } from 'eventsource';
+import { Webhook } from 'standardwebhooks';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '@relaydesk/server';
 
@@ -97,4 +98,75 @@ export function createRelaydeskClient(opts: RelaydeskClientOptions): RelaydeskCl
 /** The tRPC error code of a failed call (`'NOT_FOUND'`, `'CONFLICT'`, …), if it is one. */
 export function errorCode(err: unknown): string | undefined {
   return err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined;
+}
+
+/** Why a webhook was refused: bad or missing signature, a timestamp outside the replay window, a body that is not an event. */
+export class WebhookVerificationError extends Error {
+  override name = 'WebhookVerificationError';
+}
+
+/** Request headers as Node (`req.headers`), the Fetch API (`request.headers`) or a plain object give them. */
+export type WebhookHeaders = { get(name: string): string | null } | Record<string, string | string[] | undefined>;
+
+export interface VerifyWebhookOptions {
+  /**
+   * How far `webhook-timestamp` may be from now, either way, in seconds: an
+   * older message is refused as a possible replay. Default and maximum 300.
+   */
+  toleranceSeconds?: number;
+}
+
+function headerOf(headers: WebhookHeaders, name: string): string | undefined {
+  if (typeof headers.get === 'function') return (headers as { get(n: string): string | null }).get(name) ?? undefined;
+  for (const [key, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
+    if (key.toLowerCase() === name) return Array.isArray(value) ? value.join(' ') : value;
+  }
+  return undefined;
+}
+
+/**
+ * Verifies a webhook from Relaydesk (Standard Webhooks) and returns its event,
+ * typed: `switch (event.type)` narrows `event.data`. Pass the body exactly
+ * as received (a string or the raw bytes, before any JSON parsing) and the
+ * endpoint's `whsec_…` secret; during a secret rotation, pass both secrets.
+ * Throws WebhookVerificationError when the signature does not match, a
+ * header is missing, or the timestamp is outside the replay window.
+ * `event.id` (also the `webhook-id` header) is the same on every retry:
+ * use it to ignore a message you have already handled.
+ */
+export function verifyWebhook(
+  secret: string | readonly string[],
+  headers: WebhookHeaders,
+  rawBody: string | Uint8Array,
+  opts: VerifyWebhookOptions = {},
+): RelaydeskEvent {
+  const body = typeof rawBody === 'string' ? rawBody : new TextDecoder().decode(rawBody);
+  const id = headerOf(headers, 'webhook-id');
+  const timestamp = headerOf(headers, 'webhook-timestamp');
+  const signature = headerOf(headers, 'webhook-signature');
+  if (!id || !timestamp || !signature) throw new WebhookVerificationError('missing webhook-id, webhook-timestamp or webhook-signature header');
+  const tolerance = Math.min(300, Math.max(0, opts.toleranceSeconds ?? 300));
+  const age = Math.floor(Date.now() / 1000) - Number(timestamp);
+  if (!Number.isFinite(age) || Math.abs(age) > tolerance) {
+    throw new WebhookVerificationError(`webhook-timestamp is outside the ${tolerance} s replay window`);
+  }
+  const secrets = typeof secret === 'string' ? [secret] : secret;
+  if (secrets.length === 0) throw new WebhookVerificationError('no secret given');
+  let payload: unknown;
+  let lastError: unknown;
+  for (const s of secrets) {
+    try {
+      payload = new Webhook(s).verify(body, { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature });
+      lastError = undefined;
+      break;
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  if (lastError !== undefined) throw new WebhookVerificationError(`signature does not verify: ${(lastError as Error).message}`);
+  const event = (payload as { type?: unknown; data?: { id?: unknown; type?: unknown } } | undefined)?.data;
+  if (!event || typeof event.id !== 'string' || event.type !== (payload as { type?: unknown }).type || event.id !== id) {
+    throw new WebhookVerificationError('the body is not a Relaydesk event');
+  }
+  return event as RelaydeskEvent;
 }

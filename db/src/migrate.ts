@@ -7,6 +7,7 @@ import * as assignment from './migrations/2026_11_21_0002_assignment.ts';
 import * as liveEvents from './migrations/2026_11_21_0003_live_events.ts';
 import * as customerEvents from './migrations/2026_11_21_0004_customer_events.ts';
 import * as aiDrafts from './migrations/2026_11_21_0005_ai_drafts.ts';
+import * as webhooks from './migrations/2026_11_21_0006_webhooks.ts';
 
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_init': init,
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_0003_live_events': liveEvents,
   '2026_11_21_0004_customer_events': customerEvents,
   '2026_11_21_0005_ai_drafts': aiDrafts,
+  '2026_11_21_0006_webhooks': webhooks,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

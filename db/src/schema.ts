@@ -111,6 +111,59 @@ export interface EventCommitsTable {
   seq: string;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  description: Generated<string>;
+  event_types: string[];
+  include_internal: Generated<boolean>;
+  active: Generated<boolean>;
+  /** The signing key: read only by the delivery job, never returned. */
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  from_position: ColumnType<number, number, number>;
+  failing_since: Timestamp | null;
+  consecutive_failures: Generated<number>;
+  disabled_at: Timestamp | null;
+  disabled_reason: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'dead'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_position: ColumnType<number, number, never>;
+  event_type: string;
+  status: Generated<DeliveryStatus>;
+  generation: Generated<number>;
+  attempts: Generated<number>;
+  last_error: string | null;
+  created_at: CreatedAt;
+  last_attempt_at: Timestamp | null;
+  completed_at: Timestamp | null;
+}
+
+export interface WebhookAttemptsTable {
+  delivery_id: string;
+  number: number;
+  manual: Generated<boolean>;
+  started_at: Timestamp;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  response_excerpt: string | null;
+}
+
+export interface WebhookDispatchTable {
+  id: number;
+  position: ColumnType<number, number, number>;
+}
+
 export interface Database {
   contacts: ContactsTable;
   users: UsersTable;
@@ -119,6 +172,10 @@ export interface Database {
   messages: MessagesTable;
   events: EventsTable;
   event_commits: EventCommitsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  webhook_dispatch: WebhookDispatchTable;
 }
 
 export type Contact = Selectable<ContactsTable>;

@@ -18,6 +18,7 @@ import { checkHealth } from './routers/health.ts';
 import { isConnectionError } from './errors.ts';
 import { createServerMetrics } from './metrics.ts';
 import { createContextInner } from './trpc.ts';
+import { webhookConfigFrom, type WebhookConfig } from './webhooks/config.ts';
 
 export interface AppDeps {
   db: Kysely<Database>;
@@ -30,9 +31,20 @@ export interface AppDeps {
   streamLimits?: Partial<StreamLimits>;
   /** AI configuration and limits. Default: from the environment (no LLM unless GROQ_API_KEY is set). */
   ai?: AiContext;
+  /** Webhook settings. Default: the defaults of the environment variables. */
+  webhooks?: WebhookConfig;
 }
 
-export function createApp({ db, log, jobs, metricsToken, hub, streamLimits, ai = createAiContext(commonEnv.parse({})) }: AppDeps): express.Express {
+export function createApp({
+  db,
+  log,
+  jobs,
+  metricsToken,
+  hub,
+  streamLimits,
+  ai = createAiContext(commonEnv.parse({})),
+  webhooks = webhookConfigFrom(commonEnv.parse({})),
+}: AppDeps): express.Express {
   const events = hub ? { hub, limits: { ...defaultStreamLimits, ...streamLimits } } : undefined;
   const app = express();
   app.disable('x-powered-by');
@@ -133,6 +145,7 @@ export function createApp({ db, log, jobs, metricsToken, hub, streamLimits, ai =
           events,
           disconnect: () => res.destroy(),
           ai,
+          webhooks,
         });
       },
     }),

@@ -45,7 +45,21 @@ export const commonEnv = z.object({
   AI_SUGGEST_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(60),
   /** ai.draftReply calls per user per minute. Default 10. */
   AI_DRAFTS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(10),
+  /** Allow webhook targets on loopback, private, link-local and metadata addresses. Default false. */
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool,
+  /** One delivery attempt: connect, send and the answer's headers and excerpt. Default 10 s. */
+  // Below the queue's job expiry (60 s).
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+  /** Retries after the first attempt. Default 30: with the delays below, about a day. */
+  WEBHOOK_RETRY_LIMIT: z.coerce.number().int().min(0).max(100).default(30),
+  /** The first retry's delay, in seconds; each next one doubles, with jitter. Default 10. */
+  WEBHOOK_RETRY_DELAY_S: z.coerce.number().int().min(1).max(86_400).default(10),
+  /** The longest delay between two retries, in seconds. Default 3600. */
+  WEBHOOK_RETRY_DELAY_MAX_S: z.coerce.number().int().min(1).max(86_400).default(3600),
+  /** An endpoint whose attempts have all failed for this long (and at least 10 of them) is disabled. Default 3 days. */
+  WEBHOOK_DISABLE_AFTER_S: z.coerce.number().int().min(1).max(365 * 86_400).default(3 * 86_400),
+  /** Deliveries one worker runs at once. Default 25. */
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(25),
   /** New tickets go to the least-loaded agent. Off: agents pull work with tickets.claim. */
   AUTO_ASSIGN: z
     .enum(['true', 'false', '1', '0'])

@@ -1,22 +1,24 @@
 // Sending jobs from the server: always inside the transaction of the write
 // that causes them, so a rolled-back write leaves no job and a committed one
 // always has its jobs.
-import { fromKysely, type PgBoss } from 'pg-boss';
+import { fromKysely, type PgBoss, type SendOptions } from 'pg-boss';
 import type { Transaction } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import type { DraftPayload } from '@relaydesk/worker/jobs/ticket-ai-draft';
 import type { AssignPayload } from '@relaydesk/worker/jobs/ticket-assign';
 import type { ClassifyPayload } from '@relaydesk/worker/jobs/ticket-classify';
+import type { DeliverPayload } from '@relaydesk/worker/jobs/webhook-deliver';
 import { deadLetterOf, QUEUE_NAMES, type QueueName } from '@relaydesk/worker/queues';
 
 export interface JobPayloads {
   'ticket.assign': AssignPayload;
   'ticket.classify': ClassifyPayload;
   'ticket.ai-draft': DraftPayload;
+  'webhook.deliver': DeliverPayload;
 }
 
 export interface Jobs {
-  send<Q extends keyof JobPayloads & QueueName>(trx: Transaction<Database>, queue: Q, data: JobPayloads[Q]): Promise<void>;
+  send<Q extends keyof JobPayloads & QueueName>(trx: Transaction<Database>, queue: Q, data: JobPayloads[Q], options?: SendOptions): Promise<void>;
   /** Auto-assignment is on (AUTO_ASSIGN); when off, agents pull work with tickets.claim. */
   autoAssign: boolean;
   /** New tickets without category or priority are classified in the background (AI_CLASSIFY is not off). */
@@ -40,9 +42,9 @@ export function createJobs(boss: PgBoss, autoAssign: boolean, start: () => Promi
     autoAssign,
     classify: opts.classify ?? false,
     ready,
-    async send(trx, queue, data) {
+    async send(trx, queue, data, options = {}) {
       await ready();
-      await boss.send(queue, data, { db: fromKysely(trx) });
+      await boss.send(queue, data, { ...options, db: fromKysely(trx) });
     },
   };
 }

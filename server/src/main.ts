@@ -10,6 +10,7 @@ import { startSequencer } from './events/sequencer.ts';
 import { createJobs } from './jobs.ts';
 import { loadEnv, serverEnv } from './env.ts';
 import { brief, createLogger } from './logger.ts';
+import { webhookConfigFrom } from './webhooks/config.ts';
 
 const env = loadEnv(serverEnv);
 const log = createLogger('server', env.LOG_LEVEL);
@@ -51,6 +52,7 @@ const app = createApp({
   metricsToken: env.METRICS_TOKEN,
   hub,
   ai,
+  webhooks: webhookConfigFrom(env),
   streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER, stuckMs: env.EVENTS_SUBSCRIBER_STUCK_MS },
 });
 const server = app.listen(env.PORT, env.HOST);

@@ -8,6 +8,7 @@ import { messagesRouter } from './routers/messages.ts';
 import { queuesRouter } from './routers/queues.ts';
 import { ticketsRouter } from './routers/tickets.ts';
 import { usersRouter } from './routers/users.ts';
+import { webhooksRouter } from './routers/webhooks.ts';
 import { publicProcedure, router } from './trpc.ts';
 
 export const appRouter = router({
@@ -22,6 +23,7 @@ export const appRouter = router({
   queues: queuesRouter,
   events: eventsRouter,
   ai: aiRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

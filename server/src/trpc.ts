@@ -9,6 +9,7 @@ import type { StreamLimits } from './events/subscription.ts';
 import type { AiContext } from './ai/context.ts';
 import type { Jobs } from './jobs.ts';
 import type { Logger } from './logger.ts';
+import type { WebhookConfig } from './webhooks/config.ts';
 
 /** The authenticated caller: never carries a hash or a secret. */
 export interface SessionUser {
@@ -36,6 +37,8 @@ export interface ContextInner {
   disconnect?: () => void;
   /** AI configuration and this process's AI rate limits. */
   ai: AiContext;
+  /** Where webhooks may point, and their retry schedule. */
+  webhooks: WebhookConfig;
 }
 
 /** The context without HTTP: tests and scripts use it with `createCaller`. */

@@ -10,6 +10,9 @@ import { createAiContext } from '@relaydesk/server/ai/context';
 import { makeTicketAiDraft } from './jobs/ticket-ai-draft.ts';
 import { ticketAssign } from './jobs/ticket-assign.ts';
 import { makeTicketClassify } from './jobs/ticket-classify.ts';
+import { makeWebhookDeliver, runWebhookDeadLetters } from './jobs/webhook-deliver.ts';
+import { webhookConfigFrom } from '@relaydesk/server/webhooks/config';
+import { startDispatcher } from './webhook-dispatch.ts';
 import { createBoss, ensureQueues } from './queues.ts';
 import { runJobs } from './runner.ts';
 import { startWorkerMetrics, workerMetrics } from './metrics.ts';
@@ -55,8 +58,13 @@ if (env.AI_CLASSIFY !== 'off') {
 }
 await runJobs(boss, db, log, makeTicketClassify(ai), { onSettled, batchSize: 10 });
 await runJobs(boss, db, log, makeTicketAiDraft(ai), { onSettled, batchSize: 4 });
+// Webhooks: deliveries wait on receivers, so a batch runs in parallel.
+const webhooks = webhookConfigFrom(env);
+await runJobs(boss, db, log, makeWebhookDeliver(webhooks), { onSettled, batchSize: webhooks.concurrency });
+await runWebhookDeadLetters(boss, db, log);
+const dispatcher = startDispatcher({ db, boss, retry: webhooks.retry, log });
 // Workers take part in the election for the event-log sequencer too: the log
-// keeps moving (and, later, webhooks flowing) with no server running.
+// keeps moving (and webhooks flowing) with no server running.
 const sequencer = startSequencer({ db, connectionString: env.DATABASE_URL, log });
 const metricsServer = env.WORKER_METRICS_PORT !== undefined ? await startWorkerMetrics(metrics, env.WORKER_METRICS_PORT, log) : undefined;
 
@@ -71,6 +79,7 @@ async function shutdown(reason: string) {
   // Graceful: stop fetching, let handlers finish (bounded), then close.
   await boss.stop({ graceful: true, timeout: 20_000 }).catch((err) => log.warn({ err }, 'pg-boss stop'));
   metricsServer?.close();
+  await dispatcher.stop();
   await sequencer.stop();
   await db.destroy();
   log.info('stopped');

@@ -15,9 +15,27 @@ export const QUEUE_POLICIES: Record<QueueName, Policy> = {
   // LLM calls: a few tries, then the built-in classifier has already answered.
   'ticket.classify': { retryLimit: 4, retryDelay: 5, retryBackoff: true, retryDelayMax: 300, expireInSeconds: 120 },
   'ticket.ai-draft': { retryLimit: 3, retryDelay: 5, retryBackoff: true, retryDelayMax: 300, expireInSeconds: 300 },
-  // Receivers go down for hours: back off to an hour, for about a day.
-  'webhook.deliver': { retryLimit: 20, retryDelay: 10, retryBackoff: true, retryDelayMax: 3600, expireInSeconds: 60 },
+  // Receivers go down for hours: back off to an hour, for about a day. Each
+  // job carries the schedule of WEBHOOK_RETRY_* (see webhookRetry), these are the defaults.
+  'webhook.deliver': { retryLimit: 30, retryDelay: 10, retryBackoff: true, retryDelayMax: 3600, expireInSeconds: 60 },
 };
+
+/** A webhook job's retry schedule: exponential backoff with jitter (pg-boss: delay × 2^n × (1 + random), capped). */
+export interface WebhookRetry {
+  retryLimit: number;
+  retryDelay: number;
+  retryDelayMax: number;
+  retryBackoff: true;
+}
+
+export function webhookRetry(env: { WEBHOOK_RETRY_LIMIT: number; WEBHOOK_RETRY_DELAY_S: number; WEBHOOK_RETRY_DELAY_MAX_S: number }): WebhookRetry {
+  return {
+    retryLimit: env.WEBHOOK_RETRY_LIMIT,
+    retryDelay: env.WEBHOOK_RETRY_DELAY_S,
+    retryDelayMax: Math.max(env.WEBHOOK_RETRY_DELAY_S, env.WEBHOOK_RETRY_DELAY_MAX_S),
+    retryBackoff: true,
+  };
+}
 
 const DEAD_LETTER_POLICY: Policy = { retryLimit: 0, deleteAfterSeconds: 30 * 24 * 3600, retentionSeconds: 30 * 24 * 3600 };
 

@@ -2,7 +2,7 @@
 // outcome into a pg-boss disposition. A payload that fails its schema, or an
 // AppError that retrying can't fix, goes straight to the dead-letter queue
 // with the reason; anything else is retried with the queue's backoff.
-import type { Job, JobResult, PgBoss } from 'pg-boss';
+import type { JobResult, JobWithMetadata, PgBoss } from 'pg-boss';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { Database } from '@relaydesk/db';
@@ -21,6 +21,14 @@ export interface JobDefinition<S extends z.ZodType> {
   queue: QueueName;
   schema: S;
   handle(data: z.infer<S>, ctx: JobContext): Promise<void>;
+}
+
+/**
+ * An expected failure the handler has already recorded (a webhook receiver
+ * that is down): retried on the job's schedule, logged at debug only.
+ */
+export class RetryLater extends Error {
+  override name = 'RetryLater';
 }
 
 export const defineJob = <S extends z.ZodType>(def: JobDefinition<S>) => def;
@@ -54,14 +62,16 @@ export async function runJobs<S extends z.ZodType>(
       // A full batch means more is waiting: fetch again at once instead of sleeping.
       burstWhenBatchFull: true,
       perJobResults: true,
+      // For each job's own retry limit: a job may carry a schedule other than its queue's.
+      includeMetadata: true,
     },
     async (jobs): Promise<JobResult[]> => {
-      const run = async (job: Job<unknown>) => {
+      const run = async (job: JobWithMetadata<unknown>) => {
         const started = performance.now();
         const jobLog = log.child({ queue: def.queue, jobId: job.id, attempt: job.retryCount });
-        const lastAttempt = job.retryCount >= (QUEUE_POLICIES[def.queue].retryLimit ?? 0);
+        const lastAttempt = job.retryCount >= (job.retryLimit ?? QUEUE_POLICIES[def.queue].retryLimit ?? 0);
         const result = await runOne(def, job, { db, log: jobLog, lastAttempt });
-        if (result.status !== 'completed') jobLog.warn({ outcome: result.status, output: result.output }, 'job did not complete');
+        if (result.status !== 'completed' && !(result.output as { expected?: boolean } | undefined)?.expected) jobLog.warn({ outcome: result.status, output: result.output }, 'job did not complete');
         opts.onSettled?.(def.queue, result.status, (performance.now() - started) / 1000);
         return result;
       };
@@ -73,7 +83,7 @@ export async function runJobs<S extends z.ZodType>(
   );
 }
 
-async function runOne<S extends z.ZodType>(def: JobDefinition<S>, job: Job<unknown>, ctx: JobContext): Promise<JobResult> {
+async function runOne<S extends z.ZodType>(def: JobDefinition<S>, job: JobWithMetadata<unknown>, ctx: JobContext): Promise<JobResult> {
   const parsed = def.schema.safeParse(job.data);
   if (!parsed.success) {
     return {
@@ -88,6 +98,10 @@ async function runOne<S extends z.ZodType>(def: JobDefinition<S>, job: Job<unkno
   } catch (err) {
     if (err instanceof AppError && !err.retryable) {
       return { id: job.id, status: 'deadletter', output: { reason: err.message, code: err.code } };
+    }
+    if (err instanceof RetryLater) {
+      ctx.log.debug({ reason: err.message }, 'job will be retried');
+      return { id: job.id, status: 'failed', output: { reason: err.message, expected: true } };
     }
     ctx.log.warn({ err }, 'job failed; will retry');
     return { id: job.id, status: 'failed', output: { reason: (err as Error).message } };

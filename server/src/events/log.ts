@@ -2,7 +2,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import type { SessionUser } from '../trpc.ts';
-import { cursorOf, EVENT_TYPES, STAFF_ONLY_TYPES, type EventActor, type RelaydeskEvent } from './types.ts';
+import { ADMIN_ONLY_TYPES, cursorOf, EVENT_TYPES, STAFF_ONLY_TYPES, type EventActor, type RelaydeskEvent } from './types.ts';
 
 /** A positioned event as read from the log, with what visibility needs. */
 export interface LoggedEvent {
@@ -73,25 +73,28 @@ function toDto(e: LoggedEvent): RelaydeskEvent {
   } as RelaydeskEvent;
 }
 
-/** Who sees what: staff everything; a customer their own tickets' public events. */
+/** Who sees what: admins everything, agents all but admin-only events, a customer their own tickets' public events. */
 export interface Audience {
   role: SessionUser['role'];
   contactId: string | null;
 }
 
 export function visibleTo(a: Audience, e: Pick<LoggedEvent, 'contactId' | 'internal' | 'type'>): boolean {
-  if (a.role !== 'customer') return true;
+  if (a.role === 'admin') return true;
+  if (a.role === 'agent') return !ADMIN_ONLY_TYPES.has(e.type);
   return e.contactId !== null && e.contactId === a.contactId && !e.internal && !STAFF_ONLY_TYPES.has(e.type);
 }
 
 /**
- * Event type patterns (`ticket.updated`, `ticket.*`, `ai.draft.*`) expanded to
+ * Event type patterns (`ticket.updated`, `ticket.*`, `ai.draft.*`, `*`) expanded to
  * the exact types they name; the list of types is closed, so a filter is a set.
  */
 export function expandTypes(patterns: readonly string[]): Set<string> {
   const out = new Set<string>();
   for (const p of patterns) {
-    if (p.endsWith('.*')) {
+    if (p === '*') {
+      for (const t of EVENT_TYPES) out.add(t);
+    } else if (p.endsWith('.*')) {
       const prefix = p.slice(0, -1);
       for (const t of EVENT_TYPES) if (t.startsWith(prefix)) out.add(t);
     } else if ((EVENT_TYPES as readonly string[]).includes(p)) {
@@ -145,6 +148,8 @@ export async function readEvents(
       .where('contact_id', '=', audience.contactId ?? '00000000-0000-0000-0000-000000000000')
       .where('internal', '=', false)
       .where('type', 'not in', [...STAFF_ONLY_TYPES]);
+  } else if (audience.role === 'agent') {
+    q = q.where('type', 'not in', [...ADMIN_ONLY_TYPES]);
   }
   if (filter.ticketId !== undefined) q = q.where('ticket_id', '=', filter.ticketId);
   if (filter.types !== undefined) {

@@ -47,11 +47,15 @@ export const EVENT_TYPES = [
   'ai.draft.delta',
   'ai.draft.completed',
   'ai.draft.failed',
+  'webhook.disabled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Events only staff ever see, whoever the ticket's requester is. */
-export const STAFF_ONLY_TYPES: ReadonlySet<string> = new Set(['ai.draft.delta', 'ai.draft.completed', 'ai.draft.failed']);
+export const STAFF_ONLY_TYPES: ReadonlySet<string> = new Set(['ai.draft.delta', 'ai.draft.completed', 'ai.draft.failed', 'webhook.disabled']);
+
+/** Events only admins see: about the system's configuration rather than a ticket. */
+export const ADMIN_ONLY_TYPES: ReadonlySet<string> = new Set(['webhook.disabled']);
 
 interface Change<T> {
   from: T;
@@ -100,6 +104,15 @@ export interface EventDataMap {
     basedOn: number[];
   };
   'ai.draft.failed': { draftId: string; reason: string };
+  /** A webhook endpoint that kept failing was switched off; `webhooks.update` with `active: true` turns it back on. */
+  'webhook.disabled': {
+    endpointId: string;
+    url: string;
+    reason: string;
+    /** When the run of failed attempts began, and how many it counted. */
+    failingSince: string;
+    failures: number;
+  };
 }
 
 export interface EventActor {

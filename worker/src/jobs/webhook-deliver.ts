@@ -1,0 +1,218 @@
+// webhook.deliver: one attempt to POST one event to one endpoint.
+//
+// The body is built from the event log at each attempt (the same bytes every
+// time), signed per Standard Webhooks with the endpoint's secret (and the
+// previous one during a rotation's grace period), with the event's id as
+// `webhook-id` on every attempt. The attempt is recorded, with the delivery's
+// status and the endpoint's run of failures, in one transaction. A failure
+// throws RetryLater: pg-boss retries on the job's schedule (exponential
+// backoff with jitter) and, after the last attempt, moves the job to the
+// dead-letter queue; the delivery is then `dead` in the log.
+import { sql, type Kysely } from 'kysely';
+import type { PgBoss } from 'pg-boss';
+import { z } from 'zod';
+import type { Database } from '@relaydesk/db';
+import { eventColumns, eventDto, loggedEvent } from '@relaydesk/server/events/log';
+import type { Logger } from '@relaydesk/server/logger';
+import { appendEvent } from '@relaydesk/server/queries/events';
+import { DISABLE_MIN_FAILURES, type WebhookConfig } from '@relaydesk/server/webhooks/config';
+import { postWebhook, type AttemptResult } from '@relaydesk/server/webhooks/send';
+import { signatureHeader } from '@relaydesk/server/webhooks/signing';
+import { deadLetterOf } from '../queues.ts';
+import { defineJob, RetryLater, type JobContext } from '../runner.ts';
+
+export const deliverPayload = z.object({
+  deliveryId: z.uuid(),
+  /** The delivery's round: a manual redelivery starts a new one, and jobs of older rounds stand down. */
+  generation: z.number().int().min(1),
+  /** Sent by webhooks.redeliver. */
+  manual: z.boolean().optional(),
+});
+export type DeliverPayload = z.infer<typeof deliverPayload>;
+
+export const USER_AGENT = 'Relaydesk-Webhooks/1.0 (+https://www.standardwebhooks.com)';
+
+async function loadDelivery(db: Kysely<Database>, id: string) {
+  return db
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
+    .innerJoin('events', 'events.position', 'd.event_position')
+    .select([
+      'd.id as delivery_id',
+      'd.status',
+      'd.generation',
+      'w.id as endpoint_id',
+      'w.url',
+      'w.active',
+      'w.secret',
+      'w.previous_secret',
+      'w.previous_secret_expires_at',
+      ...eventColumns.map((c) => `events.${c}` as const),
+    ])
+    .where('d.id', '=', id)
+    .executeTakeFirst();
+}
+
+/** The request body: Standard Webhooks' `{ type, timestamp, data }`, with the whole event as `data`. */
+export function webhookBody(event: ReturnType<typeof eventDto>): string {
+  return JSON.stringify({ type: event.type, timestamp: event.occurredAt, data: event });
+}
+
+export function makeWebhookDeliver(config: WebhookConfig) {
+  return defineJob({
+    queue: 'webhook.deliver',
+    schema: deliverPayload,
+    async handle(data, ctx) {
+      const row = await loadDelivery(ctx.db, data.deliveryId);
+      // The endpoint was deleted, or a newer round (a redelivery) took over, or it is already settled.
+      if (!row || row.generation !== data.generation || row.status !== 'pending') return;
+      if (!row.active) {
+        await settle(ctx.db, data, 'dead', 'not sent: the endpoint is disabled');
+        return;
+      }
+      const event = eventDto(loggedEvent(row));
+      const body = webhookBody(event);
+      const now = new Date();
+      const secrets = [row.secret];
+      if (row.previous_secret && row.previous_secret_expires_at && row.previous_secret_expires_at > now) secrets.push(row.previous_secret);
+      const result = await postWebhook({
+        url: row.url,
+        body,
+        timeoutMs: config.timeoutMs,
+        allowPrivate: config.allowPrivate,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': USER_AGENT,
+          'webhook-id': event.id,
+          'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+          'webhook-signature': signatureHeader(secrets, event.id, now, body),
+        },
+      });
+      const dead = !result.ok && ctx.lastAttempt;
+      await recordAttempt(ctx, config, { data, endpointId: row.endpoint_id, url: row.url, startedAt: now, result, dead });
+      if (!result.ok) {
+        const why = failureOf(result);
+        throw new RetryLater(dead ? `gave up after the last attempt: ${why}` : why);
+      }
+    },
+  });
+}
+
+const failureOf = (r: AttemptResult) => r.error ?? `HTTP ${r.statusCode}`;
+
+/** Sets a delivery's final status, if its round is still the current one. */
+async function settle(db: Kysely<Database>, data: DeliverPayload, status: 'dead', error: string) {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status, last_error: error, completed_at: sql`now()` })
+    .where('id', '=', data.deliveryId)
+    .where('generation', '=', data.generation)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+interface Attempt {
+  data: DeliverPayload;
+  endpointId: string;
+  url: string;
+  startedAt: Date;
+  result: AttemptResult;
+  dead: boolean;
+}
+
+async function recordAttempt(ctx: JobContext, config: WebhookConfig, a: Attempt): Promise<void> {
+  const { result } = a;
+  const status = result.ok ? 'delivered' : a.dead ? 'dead' : 'pending';
+  await ctx.db.transaction().execute(async (trx) => {
+    // The attempt counts even if a redelivery started a new round meanwhile (a request went out); the status is the round's.
+    const current = sql<boolean>`generation = ${a.data.generation} and status = 'pending'`;
+    const delivery = await trx
+      .updateTable('webhook_deliveries')
+      .set({
+        attempts: sql`attempts + 1`,
+        last_attempt_at: a.startedAt,
+        last_error: sql`case when ${current} then ${result.ok ? null : failureOf(result)} else last_error end`,
+        status: sql`case when ${current} then ${status} else status end`,
+        completed_at: sql`case when ${current} and ${status} <> 'pending' then now() else completed_at end`,
+      })
+      .where('id', '=', a.data.deliveryId)
+      .returning('attempts')
+      .executeTakeFirst();
+    if (!delivery) return; // the endpoint was deleted meanwhile
+    await trx
+      .insertInto('webhook_attempts')
+      .values({
+        delivery_id: a.data.deliveryId,
+        number: delivery.attempts,
+        manual: a.data.manual ?? false,
+        started_at: a.startedAt,
+        duration_ms: result.durationMs,
+        status_code: result.statusCode,
+        error: result.error,
+        response_excerpt: result.responseExcerpt,
+      })
+      .execute();
+    if (result.ok) {
+      // Most attempts succeed: only touch the endpoint's row when a run of failures ends.
+      await trx
+        .updateTable('webhook_endpoints')
+        .set({ failing_since: null, consecutive_failures: 0 })
+        .where('id', '=', a.endpointId)
+        .where((eb) => eb.or([eb('consecutive_failures', '>', 0), eb('failing_since', 'is not', null)]))
+        .execute();
+      return;
+    }
+    const streak = await trx
+      .updateTable('webhook_endpoints')
+      .set({ consecutive_failures: sql`consecutive_failures + 1`, failing_since: sql`coalesce(failing_since, ${a.startedAt})` })
+      .where('id', '=', a.endpointId)
+      .where('active', '=', true)
+      .returning([
+        'failing_since',
+        'consecutive_failures',
+        sql<boolean>`failing_since <= now() - make_interval(secs => ${config.disableAfterS})`.as('overdue'),
+      ])
+      .executeTakeFirst();
+    if (!streak?.overdue || streak.consecutive_failures < DISABLE_MIN_FAILURES) return;
+    const failingSince = streak.failing_since!;
+    const reason = `every attempt failed since ${failingSince.toISOString()} (${streak.consecutive_failures} in a row); the last: ${failureOf(result)}`;
+    const disabled = await trx
+      .updateTable('webhook_endpoints')
+      .set({ active: false, disabled_at: sql`now()`, disabled_reason: reason, updated_at: sql`now()` })
+      .where('id', '=', a.endpointId)
+      .where('active', '=', true)
+      .returning('id')
+      .executeTakeFirst();
+    if (!disabled) return;
+    ctx.log.warn({ endpointId: a.endpointId, failures: streak.consecutive_failures }, 'webhook endpoint disabled: failing continuously');
+    await appendEvent(trx, {
+      type: 'webhook.disabled',
+      ticketId: null,
+      contactId: null,
+      actor: { type: 'worker', id: null },
+      data: { endpointId: a.endpointId, url: a.url, reason, failingSince: failingSince.toISOString(), failures: streak.consecutive_failures },
+    });
+  });
+}
+
+/**
+ * The dead-letter queue's consumer: a job that pg-boss gave up on without
+ * the handler settling it (a worker killed during the last attempt, an
+ * expired job) still ends as a dead delivery in the log.
+ */
+export async function runWebhookDeadLetters(boss: PgBoss, db: Kysely<Database>, log: Logger): Promise<void> {
+  await boss.work(deadLetterOf('webhook.deliver'), { batchSize: 50, pollingIntervalSeconds: 5 }, async (jobs) => {
+    for (const job of jobs) {
+      const parsed = deliverPayload.safeParse(job.data);
+      if (!parsed.success) continue;
+      const r = await db
+        .updateTable('webhook_deliveries')
+        .set({ status: 'dead', completed_at: sql`now()`, last_error: sql`coalesce(last_error, 'gave up: the last attempt never finished (worker stopped or timed out)')` })
+        .where('id', '=', parsed.data.deliveryId)
+        .where('generation', '=', parsed.data.generation)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (r.numUpdatedRows > 0n) log.warn({ deliveryId: parsed.data.deliveryId }, 'webhook delivery dead-lettered');
+    }
+  });
+}

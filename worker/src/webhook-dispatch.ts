@@ -1,0 +1,138 @@
+// The webhook dispatcher: turns the event log into deliveries.
+//
+// One pass, in one transaction: lock the cursor row (`webhook_dispatch`),
+// read the events after it (positions are gapless and only grow, so "after
+// the cursor" misses nothing), create one delivery per matching active
+// endpoint with its `webhook.deliver` job, and move the cursor past them.
+// Either all of it commits or none does: a process killed mid-pass leaves
+// the cursor where it was and the next pass does the same work, once.
+// Every worker runs the loop; SKIP LOCKED lets one pass at a time through.
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { fromKysely, type PgBoss } from 'pg-boss';
+import { uuidv7 } from 'uuidv7';
+import type { Database } from '@relaydesk/db';
+import { expandTypes } from '@relaydesk/server/events/log';
+import { STAFF_ONLY_TYPES } from '@relaydesk/server/events/types';
+import { brief, type Logger } from '@relaydesk/server/logger';
+import type { WebhookRetry } from './queues.ts';
+import type { DeliverPayload } from './jobs/webhook-deliver.ts';
+
+/** Events read per pass. */
+const PASS_EVENTS = 1000;
+/** Rows per INSERT (5 parameters each, well under Postgres' 65,535). */
+const INSERT_CHUNK = 2000;
+
+interface Endpoint {
+  id: string;
+  types: Set<string>;
+  includeInternal: boolean;
+  fromPosition: number;
+}
+
+async function activeEndpoints(trx: Transaction<Database>): Promise<Endpoint[]> {
+  const rows = await trx.selectFrom('webhook_endpoints').select(['id', 'event_types', 'include_internal', 'from_position']).where('active', '=', true).execute();
+  return rows.map((r) => ({ id: r.id, types: expandTypes(r.event_types), includeInternal: r.include_internal, fromPosition: Number(r.from_position) }));
+}
+
+export interface PassResult {
+  /** Events read past. */
+  events: number;
+  /** Deliveries created. */
+  deliveries: number;
+}
+
+export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: WebhookRetry, batch = PASS_EVENTS): Promise<PassResult> {
+  return db.transaction().execute(async (trx) => {
+    const cursor = await trx.selectFrom('webhook_dispatch').select('position').where('id', '=', 1).forUpdate().skipLocked().executeTakeFirst();
+    // Another process is mid-pass.
+    if (!cursor) return { events: 0, deliveries: 0 };
+    const from = Number(cursor.position);
+    const endpoints = await activeEndpoints(trx);
+    if (endpoints.length === 0) {
+      // Nobody listens: skip to the head (an endpoint created later starts after it anyway).
+      const { rows } = await sql<{ head: string | null }>`select max(position) as head from events`.execute(trx);
+      const head = Number(rows[0]?.head ?? 0);
+      if (head > from) await trx.updateTable('webhook_dispatch').set({ position: head }).where('id', '=', 1).execute();
+      return { events: Math.max(0, head - from), deliveries: 0 };
+    }
+    const events = await trx
+      .selectFrom('events')
+      .select(['position', 'type', 'internal'])
+      .where('position', '>', from)
+      .where('position', '<=', from + batch)
+      .orderBy('position')
+      .execute();
+    if (events.length === 0) return { events: 0, deliveries: 0 };
+
+    const rows: { id: string; endpoint_id: string; event_position: number; event_type: string }[] = [];
+    for (const e of events) {
+      const position = Number(e.position);
+      // What customers never see (internal notes, AI drafts, webhook.disabled) goes only where asked for.
+      const internal = e.internal || STAFF_ONLY_TYPES.has(e.type);
+      for (const w of endpoints) {
+        if (position > w.fromPosition && w.types.has(e.type) && (w.includeInternal || !internal)) {
+          rows.push({ id: uuidv7(), endpoint_id: w.id, event_position: position, event_type: e.type });
+        }
+      }
+    }
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      const created = await trx
+        .insertInto('webhook_deliveries')
+        .values(chunk)
+        .onConflict((oc) => oc.columns(['endpoint_id', 'event_position']).doNothing())
+        .returning('id')
+        .execute();
+      if (created.length === 0) continue;
+      await boss.insert(
+        'webhook.deliver',
+        created.map((d) => ({ data: { deliveryId: d.id, generation: 1 } satisfies DeliverPayload, ...retry })),
+        { db: fromKysely(trx) },
+      );
+    }
+    const last = Number(events[events.length - 1]!.position);
+    await trx.updateTable('webhook_dispatch').set({ position: last }).where('id', '=', 1).execute();
+    return { events: events.length, deliveries: rows.length };
+  });
+}
+
+export interface Dispatcher {
+  stop(): Promise<void>;
+}
+
+/** Runs passes until stopped: at once while there is a backlog, else every `intervalMs`. */
+export function startDispatcher(opts: { db: Kysely<Database>; boss: PgBoss; retry: WebhookRetry; log: Logger; intervalMs?: number }): Dispatcher {
+  const intervalMs = opts.intervalMs ?? 100;
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  let failures = 0;
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const r = await dispatchPass(opts.db, opts.boss, opts.retry);
+        if (failures > 0) opts.log.info('webhook dispatcher reconnected');
+        failures = 0;
+        if (r.events < PASS_EVENTS) await sleep(intervalMs);
+      } catch (err) {
+        failures++;
+        if (failures === 1) opts.log.warn({ err: brief(err) }, 'webhook dispatcher: pass failed, retrying');
+        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
+      }
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+    },
+  };
+}
