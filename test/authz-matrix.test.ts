@@ -58,6 +58,9 @@ interface Scene {
   target: Actor;
   /** The other customer's ticket. */
   foreignTicketId: string;
+  /** A webhook endpoint, and a dead delivery of the ticket's creation to it. */
+  webhookId: string;
+  deliveryId: string;
 }
 
 interface Env {
@@ -98,16 +101,24 @@ async function buildScene(w: World): Promise<Scene> {
   const target = await w.makeUser('agent');
   const foreign = await w.customer2.rd.tickets.create.mutate({ title: 'Not yours', description: 'Owned by the other customer' });
   const ticket = await w.admin.rd.tickets.get.query({ id: created.id });
-  return { ticket, replyId: reply.id, noteId: note.id, target, foreignTicketId: foreign.id };
+  // No worker runs here: the delivery is written as a dead one would be.
+  const { endpoint } = await w.admin.rd.webhooks.create.mutate({ url: 'http://127.0.0.1:9/matrix', events: ['ticket.*'] });
+  const deliveryId = crypto.randomUUID();
+  await sql`
+    insert into webhook_deliveries (id, endpoint_id, event_position, event_type, status, attempts, last_error)
+    select ${deliveryId}, ${endpoint.id}, position, type, 'dead', 3, 'connection refused'
+      from events where ticket_id = ${created.id} and type = 'ticket.created' and position is not null`.execute(w.db);
+  return { ticket, replyId: reply.id, noteId: note.id, target, foreignTicketId: foreign.id, webhookId: endpoint.id, deliveryId };
 }
 
 /** Everything a refused call could have touched: row counts and the mutable state of each row. */
 async function dbState(w: World) {
-  const [counts, tickets, users, tokens] = await Promise.all([
+  const [counts, tickets, users, tokens, webhooks, deliveries] = await Promise.all([
     sql<Record<string, string>>`select
         (select count(*) from users) as users, (select count(*) from contacts) as contacts,
         (select count(*) from tickets) as tickets, (select count(*) from messages) as messages,
-        (select count(*) from events) as events, (select count(*) from api_tokens) as api_tokens`
+        (select count(*) from events) as events, (select count(*) from api_tokens) as api_tokens,
+        (select count(*) from pgboss.job) as jobs`
       .execute(w.db)
       .then((r) => r.rows[0]),
     w.db
@@ -117,8 +128,10 @@ async function dbState(w: World) {
       .execute(),
     w.db.selectFrom('users').select(['id', 'name', 'role', 'active', 'capacity', 'updated_at']).orderBy('id').execute(),
     w.db.selectFrom('api_tokens').select(['id', 'user_id', 'name', 'revoked_at']).orderBy('id').execute(),
+    w.db.selectFrom('webhook_endpoints').select(['id', 'url', 'description', 'active', 'secret', 'updated_at']).orderBy('id').execute(),
+    w.db.selectFrom('webhook_deliveries').select(['id', 'status', 'generation']).orderBy('id').execute(),
   ]);
-  return { counts, tickets, users, tokens };
+  return { counts, tickets, users, tokens, webhooks, deliveries };
 }
 
 /** The ids of the messages among `events`, in order. */
@@ -361,6 +374,76 @@ const MATRIX: Case<unknown>[] = [
     },
   }),
 
+  // webhooks: admins only
+  row({
+    proc: 'webhooks.create',
+    rules: ADMIN,
+    run: (rd) => rd.webhooks.create.mutate({ url: 'http://127.0.0.1:9/new', events: ['ticket.created'] }),
+    verify: (r) => {
+      expect(r.secret).toMatch(/^whsec_/);
+      expect(r.endpoint).toMatchObject({ url: 'http://127.0.0.1:9/new', active: true });
+    },
+  }),
+  row({
+    proc: 'webhooks.list',
+    rules: ADMIN,
+    // Every page: each case's scene adds an endpoint.
+    run: async (rd) => {
+      const items: RouterOutputs['webhooks']['list']['items'] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await rd.webhooks.list.query({ limit: 100, cursor });
+        items.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      return items;
+    },
+    verify: (r, s) => {
+      expect(r.map((e) => e.id)).toContain(s.webhookId);
+      expect(JSON.stringify(r)).not.toContain('whsec_');
+    },
+  }),
+  row({
+    proc: 'webhooks.update',
+    rules: ADMIN,
+    run: (rd, s) => rd.webhooks.update.mutate({ id: s.webhookId, description: 'from the matrix', active: false }),
+    verify: (r) => expect(r).toMatchObject({ description: 'from the matrix', active: false }),
+  }),
+  row({
+    proc: 'webhooks.rotateSecret',
+    rules: ADMIN,
+    run: (rd, s) => rd.webhooks.rotateSecret.mutate({ id: s.webhookId }),
+    verify: (r) => {
+      expect(r.secret).toMatch(/^whsec_/);
+      expect(r.endpoint.previousSecretExpiresAt).not.toBeNull();
+    },
+  }),
+  row({
+    proc: 'webhooks.delete',
+    rules: ADMIN,
+    run: (rd, s) => rd.webhooks.delete.mutate({ id: s.webhookId }),
+    verify: async (r, s, { env }) => {
+      expect(r).toEqual({ id: s.webhookId, deleted: true });
+      expect(await env.w.db.selectFrom('webhook_deliveries').select('id').where('id', '=', s.deliveryId).executeTakeFirst()).toBeUndefined();
+    },
+  }),
+  row({
+    proc: 'webhooks.deliveries',
+    rules: ADMIN,
+    run: (rd, s) => rd.webhooks.deliveries.query({ endpointId: s.webhookId }),
+    verify: (r, s) => expect(r.items).toMatchObject([{ id: s.deliveryId, status: 'dead', eventType: 'ticket.created', lastError: 'connection refused' }]),
+  }),
+  row({
+    proc: 'webhooks.redeliver',
+    rules: ADMIN,
+    run: (rd, s) => rd.webhooks.redeliver.mutate({ deliveryId: s.deliveryId }),
+    verify: async (r, s, { env }) => {
+      expect(r).toEqual({ queued: 1, more: false });
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from pgboss.job where name = 'webhook.deliver' and data->>'deliveryId' = ${s.deliveryId}`.execute(env.w.db);
+      expect(rows[0]!.n).toBe(1);
+    },
+  }),
+
   // the audit trail and the live stream: customers see their own tickets' public events
   row({
     proc: 'tickets.history',
@@ -419,7 +502,7 @@ const caseName = (c: Case<unknown>) => (c.variant ? `${c.proc} (${c.variant})` :
 // ---- the tests -------------------------------------------------------------------
 
 describe('authorization matrix', () => {
-  const w = useWorld('authz');
+  const w = useWorld('authz', { serverEnv: () => ({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }) });
   const env = { w } as Env;
 
   beforeAll(async () => {

@@ -7,7 +7,7 @@ import { errorOf, useWorld, type World } from './helpers/fixtures.ts';
 
 type Ticket = RouterOutputs['tickets']['get'];
 
-const TABLES = ['users', 'contacts', 'tickets', 'messages', 'events', 'api_tokens'] as const;
+const TABLES = ['users', 'contacts', 'tickets', 'messages', 'events', 'api_tokens', 'webhook_endpoints', 'webhook_deliveries'] as const;
 const UNKNOWN_UUID = '01890a5d-ac96-774b-bcce-b302099a8057';
 const x = (n: number) => 'x'.repeat(n);
 
@@ -46,7 +46,7 @@ interface Env {
 interface BadCase {
   name: string;
   call(env: Env): Promise<unknown>;
-  code: 'BAD_REQUEST' | 'UNAUTHORIZED' | 'NOT_FOUND' | 'CONFLICT';
+  code: 'BAD_REQUEST' | 'UNAUTHORIZED' | 'NOT_FOUND' | 'CONFLICT' | 'PRECONDITION_FAILED';
   field: string | null;
 }
 
@@ -56,7 +56,49 @@ const update = (env: Env, input: Record<string, unknown>) => env.w.admin.rd.tick
 const createUser = (env: Env, input: Record<string, unknown>) =>
   env.w.admin.rd.users.create.mutate({ name: 'Someone', email: 'someone-new@example.com', role: 'agent', ...input } as never);
 
+const hook = (env: Env, input: Record<string, unknown>) =>
+  env.w.admin.rd.webhooks.create.mutate({ url: 'https://203.0.113.9/hook', events: ['ticket.created'], ...input } as never);
+
 const CASES: BadCase[] = [
+  // webhooks
+  { name: 'webhooks.create: ftp url', call: (e) => hook(e, { url: 'ftp://example.com/x' }), code: 'BAD_REQUEST', field: 'url' },
+  { name: 'webhooks.create: no url', call: (e) => hook(e, { url: 'hooks example' }), code: 'BAD_REQUEST', field: 'url' },
+  { name: 'webhooks.create: url with a password', call: (e) => hook(e, { url: 'https://a:b@example.com/x' }), code: 'BAD_REQUEST', field: 'url' },
+  { name: 'webhooks.create: url of 2,049 chars', call: (e) => hook(e, { url: `https://example.com/${x(2029)}` }), code: 'BAD_REQUEST', field: 'url' },
+  { name: 'webhooks.create: private address', call: (e) => hook(e, { url: 'http://10.0.0.1/hook' }), code: 'BAD_REQUEST', field: 'url' },
+  { name: 'webhooks.create: metadata address', call: (e) => hook(e, { url: 'http://169.254.169.254/' }), code: 'BAD_REQUEST', field: 'url' },
+  { name: 'webhooks.create: no events', call: (e) => hook(e, { events: [] }), code: 'BAD_REQUEST', field: 'events' },
+  { name: 'webhooks.create: unknown event type', call: (e) => hook(e, { events: ['ticket.created', 'ticket.exploded'] }), code: 'BAD_REQUEST', field: 'events.1' },
+  { name: 'webhooks.create: live-only type', call: (e) => hook(e, { events: ['ai.draft.delta'] }), code: 'BAD_REQUEST', field: 'events.0' },
+  { name: 'webhooks.create: description of 501', call: (e) => hook(e, { description: x(501) }), code: 'BAD_REQUEST', field: 'description' },
+  { name: 'webhooks.create: NUL in description', call: (e) => hook(e, { description: 'a\u0000b' }), code: 'BAD_REQUEST', field: 'description' },
+  { name: 'webhooks.update: non-uuid id', call: (e) => e.w.admin.rd.webhooks.update.mutate({ id: 'hook-1' }), code: 'BAD_REQUEST', field: 'id' },
+  { name: 'webhooks.update: unknown id', call: (e) => e.w.admin.rd.webhooks.update.mutate({ id: UNKNOWN_UUID, active: false }), code: 'NOT_FOUND', field: 'id' },
+  {
+    name: 'webhooks.rotateSecret: grace over 7 days',
+    call: (e) => e.w.admin.rd.webhooks.rotateSecret.mutate({ id: UNKNOWN_UUID, graceSeconds: 7 * 86_400 + 1 }),
+    code: 'BAD_REQUEST',
+    field: 'graceSeconds',
+  },
+  { name: 'webhooks.rotateSecret: unknown id', call: (e) => e.w.admin.rd.webhooks.rotateSecret.mutate({ id: UNKNOWN_UUID }), code: 'NOT_FOUND', field: 'id' },
+  { name: 'webhooks.delete: unknown id', call: (e) => e.w.admin.rd.webhooks.delete.mutate({ id: UNKNOWN_UUID }), code: 'NOT_FOUND', field: 'id' },
+  { name: 'webhooks.deliveries: bad event id', call: (e) => e.w.admin.rd.webhooks.deliveries.query({ eventId: 'evt_1' }), code: 'BAD_REQUEST', field: 'eventId' },
+  { name: 'webhooks.deliveries: unknown status', call: (e) => e.w.admin.rd.webhooks.deliveries.query({ status: 'failed' } as never), code: 'BAD_REQUEST', field: 'status' },
+  { name: 'webhooks.redeliver: neither id', call: (e) => e.w.admin.rd.webhooks.redeliver.mutate({}), code: 'BAD_REQUEST', field: 'deliveryId' },
+  {
+    name: 'webhooks.redeliver: both ids',
+    call: (e) => e.w.admin.rd.webhooks.redeliver.mutate({ deliveryId: UNKNOWN_UUID, endpointId: UNKNOWN_UUID }),
+    code: 'BAD_REQUEST',
+    field: 'deliveryId',
+  },
+  {
+    name: 'webhooks.redeliver: since without endpointId',
+    call: (e) => e.w.admin.rd.webhooks.redeliver.mutate({ deliveryId: UNKNOWN_UUID, since: '2026-01-01T00:00:00Z' }),
+    code: 'BAD_REQUEST',
+    field: 'since',
+  },
+  { name: 'webhooks.redeliver: unknown delivery', call: (e) => e.w.admin.rd.webhooks.redeliver.mutate({ deliveryId: UNKNOWN_UUID }), code: 'NOT_FOUND', field: 'deliveryId' },
+  { name: 'webhooks.redeliver: unknown endpoint', call: (e) => e.w.admin.rd.webhooks.redeliver.mutate({ endpointId: UNKNOWN_UUID }), code: 'NOT_FOUND', field: 'endpointId' },
   // tickets.create: text
   { name: 'empty title', call: (e) => create(e, { title: '' }), code: 'BAD_REQUEST', field: 'title' },
   { name: 'whitespace-only title', call: (e) => create(e, { title: ' \t\n ' }), code: 'BAD_REQUEST', field: 'title' },

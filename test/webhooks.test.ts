@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { createRelaydeskClient, verifyWebhook, WebhookVerificationError, type RelaydeskEvent } from '@relaydesk/client';
+import type { PgBoss } from 'pg-boss';
+import { commonEnv } from '../server/src/env.ts';
 import { assertPublicUrl, privateRange } from '../server/src/webhooks/ssrf.ts';
+import { createBoss, webhookRetry } from '../worker/src/queues.ts';
+import { dispatchPass } from '../worker/src/webhook-dispatch.ts';
 import { postWebhook } from '../server/src/webhooks/send.ts';
 import { signatureHeader } from '../server/src/webhooks/signing.ts';
 import { follow } from './helpers/events.ts';
@@ -396,4 +400,50 @@ describe('at volume', () => {
       expect(rows[0]).toEqual({ n: 1000, delivered: 1000 });
     }
   }, 180_000);
+});
+
+describe('dispatcher', () => {
+  it('writes deliveries, their jobs and its cursor in one transaction: a pass that dies leaves nothing, the next does it all once', async () => {
+    // This test runs the passes itself.
+    await Promise.all(workers.splice(0).map((x) => x.stop()));
+    const boss = createBoss(w.dbUrl, { max: 2 });
+    boss.on('error', () => {});
+    await boss.start();
+    try {
+      const r = await receiver();
+      const { endpoint: e } = await endpoint(r.url);
+      const tickets = [await newTicket(), await newTicket(), await newTicket()];
+      // Positioned by the server's sequencer.
+      await waitFor('the events to be positioned', async () => {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from events where type = 'ticket.created' and position is not null and ticket_id = any(${tickets.map((t) => t.id)}::uuid[])`.execute(w.db);
+        return rows[0]!.n === 3;
+      });
+      const cursor = async () => Number((await w.db.selectFrom('webhook_dispatch').select('position').executeTakeFirstOrThrow()).position);
+      const jobs = async () =>
+        (await sql<{ n: number }>`select count(*)::int as n from pgboss.job j join webhook_deliveries d on d.id = (j.data->>'deliveryId')::uuid where d.endpoint_id = ${e.id}`.execute(w.db)).rows[0]!.n;
+      const before = await cursor();
+
+      // The process dies while sending the jobs: the deliveries it wrote roll back with it.
+      const dying = { insert: async () => Promise.reject(new Error('killed mid-pass')) } as unknown as PgBoss;
+      await expect(dispatchPass(w.db, dying, webhookRetry(commonEnv.parse(env)))).rejects.toThrow('killed mid-pass');
+      expect(await deliveriesOf(e.id)).toHaveLength(0);
+      expect(await cursor()).toBe(before);
+
+      const pass = await dispatchPass(w.db, boss, webhookRetry(commonEnv.parse(env)));
+      expect(pass.deliveries).toBeGreaterThanOrEqual(3);
+      expect(await deliveriesOf(e.id)).toHaveLength(3);
+      expect(await jobs()).toBe(3);
+      expect(await cursor()).toBeGreaterThan(before);
+      // Nothing left to do: a second pass (another worker) adds nothing.
+      await dispatchPass(w.db, boss, webhookRetry(commonEnv.parse(env)));
+      expect(await deliveriesOf(e.id)).toHaveLength(3);
+      expect(await jobs()).toBe(3);
+
+      workers.push(await startWorker(w.dbUrl, env));
+      await settled(e.id, 3);
+      expect(new Set(r.received.map((x) => x.id)).size).toBe(3);
+    } finally {
+      await boss.stop({ graceful: false, close: true });
+    }
+  });
 });

@@ -116,7 +116,7 @@ const deliveryOutput = z.object({
   completedAt: isoDate.nullable(),
 });
 
-const notFound = () => new AppError('NOT_FOUND', 'webhook endpoint not found', { field: 'id' });
+const notFound = (field = 'id') => new AppError('NOT_FOUND', 'webhook endpoint not found', { field });
 
 async function checkUrl(ctx: Context, url: string) {
   await assertPublicUrl(new URL(url), ctx.webhooks.allowPrivate);
@@ -331,7 +331,7 @@ export const webhooksRouter = router({
         if (!endpointId) throw new AppError('NOT_FOUND', 'delivery not found', { field: 'deliveryId' });
         // Key share: the endpoint can't be switched off or deleted until this commits.
         const endpoint = await trx.selectFrom('webhook_endpoints').select('active').where('id', '=', endpointId).forKeyShare().executeTakeFirst();
-        if (!endpoint) throw notFound();
+        if (!endpoint) throw notFound(input.endpointId ? 'endpointId' : 'deliveryId');
         if (!endpoint.active) {
           throw new AppError('PRECONDITION_FAILED', 'the endpoint is disabled: switch it on with webhooks.update first', {
             field: input.endpointId ? 'endpointId' : 'deliveryId',
