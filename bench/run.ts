@@ -6,6 +6,7 @@ import { benchAi } from './ai.ts';
 import { benchClaims } from './claims.ts';
 import { benchEvents } from './events.ts';
 import { benchJobs } from './jobs.ts';
+import { benchWebhooks } from './webhooks.ts';
 
 console.log(`Relaydesk benchmarks — ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 console.log('\n# Claims (tickets.claim)');
@@ -16,3 +17,5 @@ console.log('\n# Live events');
 await benchEvents();
 console.log('\n# AI');
 await benchAi();
+console.log('\n# Webhooks');
+await benchWebhooks();

@@ -8,7 +8,7 @@
 // throws RetryLater: pg-boss retries on the job's schedule (exponential
 // backoff with jitter) and, after the last attempt, moves the job to the
 // dead-letter queue; the delivery is then `dead` in the log.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database } from '@relaydesk/db';
@@ -120,48 +120,49 @@ interface Attempt {
   dead: boolean;
 }
 
+/**
+ * One statement: the delivery's count and status, the attempt's row and, on
+ * a success, the end of the endpoint's run of failures (its row is only
+ * written when there was one). Null when the delivery is gone (endpoint deleted).
+ */
+async function writeAttempt(db: Kysely<Database> | Transaction<Database>, a: Attempt, status: 'delivered' | 'dead' | 'pending') {
+  const { result } = a;
+  // The attempt counts even if a redelivery started a new round meanwhile (a request went out); the status is the round's.
+  const current = sql`generation = ${a.data.generation} and status = 'pending'`;
+  const { rows } = await sql<{ attempts: number }>`
+    with d as (
+      update webhook_deliveries
+         set attempts = attempts + 1,
+             last_attempt_at = ${a.startedAt},
+             last_error = case when ${current} then ${result.ok ? null : failureOf(result)}::text else last_error end,
+             status = case when ${current} then ${status}::text else status end,
+             completed_at = case when ${current} and ${status}::text <> 'pending' then now() else completed_at end
+       where id = ${a.data.deliveryId}
+      returning attempts
+    ), attempt as (
+      insert into webhook_attempts (delivery_id, number, manual, started_at, duration_ms, status_code, error, response_excerpt)
+      select ${a.data.deliveryId}, attempts, ${a.data.manual ?? false}, ${a.startedAt}, ${result.durationMs},
+             ${result.statusCode}::int, ${result.error}::text, ${result.responseExcerpt}::text
+        from d
+    ), recovered as (
+      update webhook_endpoints set failing_since = null, consecutive_failures = 0
+       where ${result.ok} and id = ${a.endpointId} and (consecutive_failures > 0 or failing_since is not null)
+         and exists (select 1 from d)
+    )
+    select attempts from d`.execute(db);
+  return rows[0] ?? null;
+}
+
 async function recordAttempt(ctx: JobContext, config: WebhookConfig, a: Attempt): Promise<void> {
   const { result } = a;
   const status = result.ok ? 'delivered' : a.dead ? 'dead' : 'pending';
+  // Most attempts succeed: one round trip.
+  if (result.ok) {
+    await writeAttempt(ctx.db, a, status);
+    return;
+  }
   await ctx.db.transaction().execute(async (trx) => {
-    // The attempt counts even if a redelivery started a new round meanwhile (a request went out); the status is the round's.
-    const current = sql<boolean>`generation = ${a.data.generation} and status = 'pending'`;
-    const delivery = await trx
-      .updateTable('webhook_deliveries')
-      .set({
-        attempts: sql`attempts + 1`,
-        last_attempt_at: a.startedAt,
-        last_error: sql`case when ${current} then ${result.ok ? null : failureOf(result)} else last_error end`,
-        status: sql`case when ${current} then ${status} else status end`,
-        completed_at: sql`case when ${current} and ${status} <> 'pending' then now() else completed_at end`,
-      })
-      .where('id', '=', a.data.deliveryId)
-      .returning('attempts')
-      .executeTakeFirst();
-    if (!delivery) return; // the endpoint was deleted meanwhile
-    await trx
-      .insertInto('webhook_attempts')
-      .values({
-        delivery_id: a.data.deliveryId,
-        number: delivery.attempts,
-        manual: a.data.manual ?? false,
-        started_at: a.startedAt,
-        duration_ms: result.durationMs,
-        status_code: result.statusCode,
-        error: result.error,
-        response_excerpt: result.responseExcerpt,
-      })
-      .execute();
-    if (result.ok) {
-      // Most attempts succeed: only touch the endpoint's row when a run of failures ends.
-      await trx
-        .updateTable('webhook_endpoints')
-        .set({ failing_since: null, consecutive_failures: 0 })
-        .where('id', '=', a.endpointId)
-        .where((eb) => eb.or([eb('consecutive_failures', '>', 0), eb('failing_since', 'is not', null)]))
-        .execute();
-      return;
-    }
+    if (!(await writeAttempt(trx, a, status))) return;
     const streak = await trx
       .updateTable('webhook_endpoints')
       .set({ consecutive_failures: sql`consecutive_failures + 1`, failing_since: sql`coalesce(failing_since, ${a.startedAt})` })
