@@ -6,6 +6,8 @@
 FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# DNS lookups (webhook targets) use libuv's thread pool; 4 threads is too few.
+ENV UV_THREADPOOL_SIZE=16
 
 COPY package.json package-lock.json ./
 COPY db/package.json db/

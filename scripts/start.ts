@@ -82,7 +82,9 @@ try {
 
 function run(name: string, entry: string): ChildProcess {
   const child = spawn(process.execPath, [path.join(root, entry)], {
-    env: { ...process.env, DATABASE_URL: databaseUrl },
+    // DNS lookups (webhook targets) run on libuv's thread pool: a slow
+    // resolver must not starve the rest of the process (default pool: 4).
+    env: { UV_THREADPOOL_SIZE: '16', ...process.env, DATABASE_URL: databaseUrl },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.set(name, child);

@@ -1,6 +1,8 @@
 // Webhooks end to end: a real server and real worker processes deliver to a
 // real HTTP receiver; signatures are checked with the `standardwebhooks`
 // library and with the SDK's verifyWebhook.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
@@ -275,7 +277,7 @@ describe('delivery', () => {
       const seen = await adminStream.until('webhook.disabled', (evs) => evs.some((ev) => ev.type === 'webhook.disabled' && ev.data.endpointId === e.id));
       const disabled = seen.find((ev) => ev.type === 'webhook.disabled')!;
       if (disabled.type !== 'webhook.disabled') throw new Error('unreachable');
-      expect(disabled.data.url).toBe(r.url);
+      expect(disabled.data.origin).toBe(new URL(r.url).origin);
       expect(disabled.data.failures).toBeGreaterThanOrEqual(10);
       expect(disabled.data.reason).toMatch(/every attempt failed since .* the last: HTTP 500/);
       const [listed] = (await w.admin.rd.webhooks.list.query({ active: false, limit: 100 })).items.filter((x) => x.id === e.id);
@@ -296,6 +298,10 @@ describe('delivery', () => {
       expect(on).toMatchObject({ active: true, disabledReason: null, consecutiveFailures: 0, failingSince: null });
       expect(await w.admin.rd.webhooks.redeliver.mutate({ endpointId: e.id })).toMatchObject({ queued: 4 });
       await waitFor('all delivered', async () => (await deliveriesOf(e.id)).every((d) => d.status === 'delivered'));
+      // A failure run at one address does not follow the endpoint to a new one.
+      await w.db.updateTable('webhook_endpoints').set({ consecutive_failures: 50, failing_since: new Date(Date.now() - 86_400_000) }).where('id', '=', e.id).execute();
+      const moved = await w.admin.rd.webhooks.update.mutate({ id: e.id, url: `${r.url}/v2` });
+      expect(moved).toMatchObject({ consecutiveFailures: 0, failingSince: null, url: `${r.url}/v2` });
     } finally {
       adminStream.stop();
       agentStream.stop();
@@ -328,11 +334,13 @@ describe('private networks', () => {
       'http://192.168.1.10/hook',
       'http://[fe80::1]/hook',
       'http://0.0.0.0/hook',
+      'http://[::127.0.0.1]/hook',
+      'http://[::a9fe:a9fe]/hook',
     ]) {
       const err = await errorOf(strictRd.webhooks.create.mutate({ url, events: ['ticket.created'] }));
       expect(err.code, url).toBe('BAD_REQUEST');
       expect(err.field, url).toBe('url');
-      expect(err.message, url).toMatch(/address; webhooks go to public addresses only/);
+      expect(err.message, url).toMatch(/is not a public address \(\w+(-\w+)?\); webhooks go to public addresses only/);
     }
     // An update can't move an endpoint there either.
     const r = await receiver();
@@ -349,7 +357,7 @@ describe('private networks', () => {
     for (const url of [r.url, `http://localhost:${port}/hook`, `http://[::ffff:127.0.0.1]:${port}/hook`]) {
       const res = await attempt(url, false);
       expect(res, url).toMatchObject({ ok: false, statusCode: null });
-      expect(res.error, url).toMatch(/loopback address; webhooks go to public addresses only/);
+      expect(res.error, url).toMatch(/is not a public address \(loopback\); webhooks go to public addresses only/);
     }
     expect(r.received).toHaveLength(0);
     expect(await attempt(r.url, true)).toMatchObject({ ok: true, statusCode: 200 });
@@ -357,6 +365,23 @@ describe('private networks', () => {
     expect(privateRange('2001:4860:4860::8888')).toBeNull();
     expect(privateRange('64:ff9b::a00:1')).not.toBeNull();
     await expect(assertPublicUrl(new URL('http://localhost/'), false)).rejects.toThrow(/loopback/);
+  });
+
+  it('a 2xx whose body dawdles past the deadline still counts as delivered', async () => {
+    const slowBody = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('accepted, ');
+      setTimeout(() => res.end('done'), 3000).unref();
+    });
+    await new Promise<void>((r) => slowBody.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = slowBody.address() as AddressInfo;
+      const res = await postWebhook({ url: `http://127.0.0.1:${port}/`, headers: {}, body: '{}', timeoutMs: 500, allowPrivate: true });
+      expect(res).toMatchObject({ ok: true, statusCode: 200, error: null, responseExcerpt: 'accepted, ' });
+    } finally {
+      slowBody.closeAllConnections();
+      slowBody.close();
+    }
   });
 
   it('does not follow redirects', async () => {

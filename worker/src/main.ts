@@ -58,9 +58,15 @@ if (env.AI_CLASSIFY !== 'off') {
 }
 await runJobs(boss, db, log, makeTicketClassify(ai), { onSettled, batchSize: 10 });
 await runJobs(boss, db, log, makeTicketAiDraft(ai), { onSettled, batchSize: 4 });
-// Webhooks: deliveries wait on receivers, so a batch runs in parallel.
+// Webhooks: deliveries wait on receivers. Small batches on parallel fetch
+// loops: a batch is fetched again only when all of it is done, so a receiver
+// that times out holds up only its own batch of 5, not all of them.
 const webhooks = webhookConfigFrom(env);
-await runJobs(boss, db, log, makeWebhookDeliver(webhooks), { onSettled, batchSize: webhooks.concurrency });
+await runJobs(boss, db, log, makeWebhookDeliver(webhooks), {
+  onSettled,
+  batchSize: Math.min(5, webhooks.concurrency),
+  localConcurrency: Math.ceil(webhooks.concurrency / 5),
+});
 await runWebhookDeadLetters(boss, db, log);
 const dispatcher = startDispatcher({ db, boss, retry: webhooks.retry, log });
 // Workers take part in the election for the event-log sequencer too: the log
@@ -77,9 +83,9 @@ async function shutdown(reason: string) {
   stopping = true;
   log.info({ reason }, 'shutting down: finishing jobs in flight');
   // Graceful: stop fetching, let handlers finish (bounded), then close.
+  await dispatcher.stop();
   await boss.stop({ graceful: true, timeout: 20_000 }).catch((err) => log.warn({ err }, 'pg-boss stop'));
   metricsServer?.close();
-  await dispatcher.stop();
   await sequencer.stop();
   await db.destroy();
   log.info('stopped');

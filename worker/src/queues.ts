@@ -37,7 +37,21 @@ export function webhookRetry(env: { WEBHOOK_RETRY_LIMIT: number; WEBHOOK_RETRY_D
   };
 }
 
+/**
+ * The retry schedule of one job: the cap on the delay is spread by up to 20 %
+ * per job, so deliveries that failed together (a receiver's outage) do not
+ * all come back in the same second once their delays reach the cap.
+ */
+export function jittered(retry: WebhookRetry): WebhookRetry {
+  const cap = Math.floor(retry.retryDelayMax * (0.8 + 0.2 * Math.random()));
+  return { ...retry, retryDelayMax: Math.max(retry.retryDelay, cap) };
+}
+
 const DEAD_LETTER_POLICY: Policy = { retryLimit: 0, deleteAfterSeconds: 30 * 24 * 3600, retentionSeconds: 30 * 24 * 3600 };
+
+/** Dead letters are kept for inspection; webhook.deliver's are also consumed (the delivery is marked dead), and that is retried. */
+const deadLetterPolicyOf = (q: QueueName): Policy =>
+  q === 'webhook.deliver' ? { ...DEAD_LETTER_POLICY, retryLimit: 10, retryDelay: 5, retryBackoff: true, retryDelayMax: 600 } : DEAD_LETTER_POLICY;
 
 export interface BossOptions {
   /** Connections pg-boss may hold. Default 4. */
@@ -77,7 +91,8 @@ export async function ensureQueues(boss: PgBoss): Promise<void> {
   };
   for (const name of QUEUE_NAMES) {
     const dead = deadLetterOf(name);
-    if (!existing.has(dead)) await create(dead, DEAD_LETTER_POLICY);
+    if (existing.has(dead)) await boss.updateQueue(dead, deadLetterPolicyOf(name));
+    else await create(dead, deadLetterPolicyOf(name));
     const policy = QUEUE_POLICIES[name];
     if (existing.has(name)) await boss.updateQueue(name, policy);
     else await create(name, { ...policy, deadLetter: dead });

@@ -43,6 +43,8 @@ export interface RunOptions {
    * lock anyway: in parallel they would only hold pool connections waiting.
    */
   serial?: boolean;
+  /** Independent fetch loops, each with its own batch: one slow job holds up only its own batch. Default 1. */
+  localConcurrency?: number;
   /** Observes every finished job (metrics). */
   onSettled?: (queue: QueueName, outcome: JobResult['status'], seconds: number) => void;
 }
@@ -64,6 +66,7 @@ export async function runJobs<S extends z.ZodType>(
       perJobResults: true,
       // For each job's own retry limit: a job may carry a schedule other than its queue's.
       includeMetadata: true,
+      localConcurrency: opts.localConcurrency ?? 1,
     },
     async (jobs): Promise<JobResult[]> => {
       const run = async (job: JobWithMetadata<unknown>) => {

@@ -14,11 +14,13 @@ import type { Database } from '@relaydesk/db';
 import { expandTypes } from '@relaydesk/server/events/log';
 import { STAFF_ONLY_TYPES } from '@relaydesk/server/events/types';
 import { brief, type Logger } from '@relaydesk/server/logger';
-import type { WebhookRetry } from './queues.ts';
+import { jittered, type WebhookRetry } from './queues.ts';
 import type { DeliverPayload } from './jobs/webhook-deliver.ts';
 
 /** Events read per pass. */
 const PASS_EVENTS = 1000;
+/** Deliveries one pass creates at most (many endpoints × many events): the cursor stops at the last event done. */
+const PASS_DELIVERIES = 5000;
 /** Rows per INSERT (5 parameters each, well under Postgres' 65,535). */
 const INSERT_CHUNK = 2000;
 
@@ -41,7 +43,15 @@ export interface PassResult {
   deliveries: number;
 }
 
+/** The log has events the dispatcher has not passed yet. Cheap: no lock, no transaction. */
+async function behind(db: Kysely<Database>): Promise<boolean> {
+  const { rows } = await sql<{ behind: boolean }>`
+    select coalesce((select max(position) from events), 0) > (select position from webhook_dispatch where id = 1) as behind`.execute(db);
+  return rows[0]?.behind ?? false;
+}
+
 export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: WebhookRetry, batch = PASS_EVENTS): Promise<PassResult> {
+  if (!(await behind(db))) return { events: 0, deliveries: 0 };
   return db.transaction().execute(async (trx) => {
     const cursor = await trx.selectFrom('webhook_dispatch').select('position').where('id', '=', 1).forUpdate().skipLocked().executeTakeFirst();
     // Another process is mid-pass.
@@ -65,7 +75,10 @@ export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: We
     if (events.length === 0) return { events: 0, deliveries: 0 };
 
     const rows: { id: string; endpoint_id: string; event_position: number; event_type: string }[] = [];
+    let last = from;
+    let read = 0;
     for (const e of events) {
+      if (rows.length >= PASS_DELIVERIES) break;
       const position = Number(e.position);
       // What customers never see (internal notes, AI drafts, webhook.disabled) goes only where asked for.
       const internal = e.internal || STAFF_ONLY_TYPES.has(e.type);
@@ -74,6 +87,8 @@ export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: We
           rows.push({ id: uuidv7(), endpoint_id: w.id, event_position: position, event_type: e.type });
         }
       }
+      last = position;
+      read++;
     }
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
       const chunk = rows.slice(i, i + INSERT_CHUNK);
@@ -86,13 +101,12 @@ export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: We
       if (created.length === 0) continue;
       await boss.insert(
         'webhook.deliver',
-        created.map((d) => ({ data: { deliveryId: d.id, generation: 1 } satisfies DeliverPayload, ...retry })),
+        created.map((d) => ({ data: { deliveryId: d.id, generation: 1 } satisfies DeliverPayload, ...jittered(retry) })),
         { db: fromKysely(trx) },
       );
     }
-    const last = Number(events[events.length - 1]!.position);
     await trx.updateTable('webhook_dispatch').set({ position: last }).where('id', '=', 1).execute();
-    return { events: events.length, deliveries: rows.length };
+    return { events: read, deliveries: rows.length };
   });
 }
 
@@ -120,7 +134,8 @@ export function startDispatcher(opts: { db: Kysely<Database>; boss: PgBoss; retr
         const r = await dispatchPass(opts.db, opts.boss, opts.retry);
         if (failures > 0) opts.log.info('webhook dispatcher reconnected');
         failures = 0;
-        if (r.events < PASS_EVENTS) await sleep(intervalMs);
+        // A full pass means a backlog: go on at once.
+        if (r.events < PASS_EVENTS && r.deliveries < PASS_DELIVERIES) await sleep(intervalMs);
       } catch (err) {
         failures++;
         if (failures === 1) opts.log.warn({ err: brief(err) }, 'webhook dispatcher: pass failed, retrying');

@@ -107,7 +107,8 @@ export interface EventDataMap {
   /** A webhook endpoint that kept failing was switched off; `webhooks.update` with `active: true` turns it back on. */
   'webhook.disabled': {
     endpointId: string;
-    url: string;
+    /** The endpoint's scheme, host and port (its path may hold a receiver's token). */
+    origin: string;
     reason: string;
     /** When the run of failed attempts began, and how many it counted. */
     failingSince: string;

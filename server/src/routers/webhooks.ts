@@ -5,6 +5,7 @@ import { uuidv7 } from 'uuidv7';
 import { z } from 'zod';
 import { DELIVERY_STATUSES, type Database } from '@relaydesk/db';
 import type { DeliverPayload } from '@relaydesk/worker/jobs/webhook-deliver';
+import { jittered } from '@relaydesk/worker/queues';
 import { AppError } from '../errors.ts';
 import { isTypePattern } from '../events/log.ts';
 import { cursorOf, CURSOR_PATTERN, positionOf } from '../events/types.ts';
@@ -122,15 +123,29 @@ async function checkUrl(ctx: Context, url: string) {
   await assertPublicUrl(new URL(url), ctx.webhooks.allowPrivate);
 }
 
-/** Sends one delivery job per (id, generation), in `trx`, on the configured retry schedule. */
+/** Sends one delivery job per (id, generation), in `trx`, on the configured retry schedule (its cap jittered per job). */
 async function sendDeliveries(ctx: Context, trx: Transaction<Database>, rows: { id: string; generation: number }[]) {
   if (rows.length === 0) return;
-  await ctx.jobs.ready();
   await ctx.jobs.boss.insert(
     'webhook.deliver',
-    rows.map((r) => ({ data: { deliveryId: r.id, generation: r.generation, manual: true } satisfies DeliverPayload, ...ctx.webhooks.retry })),
+    rows.map((r) => ({
+      data: { deliveryId: r.id, generation: r.generation, manual: true } satisfies DeliverPayload,
+      ...jittered(ctx.webhooks.retry),
+    })),
     { db: fromKysely(trx) },
   );
+}
+
+/**
+ * Where a new (or switched-on) endpoint starts: the log's head, read while
+ * holding the dispatcher's cursor row in share mode. No dispatcher pass runs
+ * meanwhile, and the next one reads the endpoints after this commits: every
+ * event after the head reaches the endpoint, none is skipped by a pass that
+ * could not see it yet.
+ */
+async function startingPosition(trx: Transaction<Database>): Promise<number> {
+  await trx.selectFrom('webhook_dispatch').select('position').where('id', '=', 1).forShare().execute();
+  return logHeadOf(trx);
 }
 
 /** Dead deliveries one redeliver call re-sends at most; call again for more. */
@@ -151,21 +166,23 @@ export const webhooksRouter = router({
     .mutation(async ({ ctx, input }) => {
       await checkUrl(ctx, input.url);
       const secret = newSecret();
-      const row = await ctx.db
-        .insertInto('webhook_endpoints')
-        .values({
-          id: uuidv7(),
-          url: input.url,
-          description: input.description ?? '',
-          event_types: input.events,
-          include_internal: input.includeInternal ?? false,
-          active: input.active ?? true,
-          secret,
-          from_position: await logHeadOf(ctx.db),
-        })
-        .returning(endpointColumns)
-        .executeTakeFirstOrThrow();
-      ctx.log.info({ endpointId: row.id, url: row.url }, 'webhook endpoint created');
+      const row = await ctx.db.transaction().execute(async (trx) =>
+        trx
+          .insertInto('webhook_endpoints')
+          .values({
+            id: uuidv7(),
+            url: input.url,
+            description: input.description ?? '',
+            event_types: input.events,
+            include_internal: input.includeInternal ?? false,
+            active: input.active ?? true,
+            secret,
+            from_position: await startingPosition(trx),
+          })
+          .returning(endpointColumns)
+          .executeTakeFirstOrThrow(),
+      );
+      ctx.log.info({ endpointId: row.id, origin: new URL(row.url).origin }, 'webhook endpoint created');
       return { endpoint: endpointDto(row), secret };
     }),
 
@@ -194,10 +211,13 @@ export const webhooksRouter = router({
     .mutation(async ({ ctx, input }) => {
       if (input.url !== undefined) await checkUrl(ctx, input.url);
       return ctx.db.transaction().execute(async (trx) => {
-        const before = await trx.selectFrom('webhook_endpoints').select(['active']).where('id', '=', input.id).forUpdate().executeTakeFirst();
+        // No key update: deliveries in flight (key share) go on meanwhile.
+        const before = await trx.selectFrom('webhook_endpoints').select(['active', 'url']).where('id', '=', input.id).forNoKeyUpdate().executeTakeFirst();
         if (!before) throw notFound();
         const switchedOn = input.active === true && !before.active;
         const switchedOff = input.active === false && before.active;
+        // A new address starts with a clean record: failures at the old one don't count against it.
+        const moved = input.url !== undefined && input.url !== before.url;
         const row = await trx
           .updateTable('webhook_endpoints')
           .set({
@@ -207,7 +227,8 @@ export const webhooksRouter = router({
             ...(input.includeInternal !== undefined && { include_internal: input.includeInternal }),
             ...(input.active !== undefined && { active: input.active }),
             // Back on: a fresh start, from the log's head (what happened while off is not sent).
-            ...(switchedOn && { failing_since: null, consecutive_failures: 0, disabled_at: null, disabled_reason: null, from_position: await logHeadOf(trx) }),
+            ...((switchedOn || moved) && { failing_since: null, consecutive_failures: 0 }),
+            ...(switchedOn && { disabled_at: null, disabled_reason: null, from_position: await startingPosition(trx) }),
             ...(switchedOff && { disabled_at: sql<Date>`now()`, disabled_reason: `switched off by ${ctx.user.name}` }),
             updated_at: sql<Date>`now()`,
           })
@@ -323,13 +344,17 @@ export const webhooksRouter = router({
         .refine((i) => i.since === undefined || i.endpointId !== undefined, { message: 'since goes with endpointId', path: ['since'] }),
     )
     .output(z.object({ queued: z.number().int(), more: z.boolean() }))
-    .mutation(async ({ ctx, input }) =>
-      ctx.db.transaction().execute(async (trx) => {
+    .mutation(async ({ ctx, input }) => {
+      // pg-boss started before the transaction, which may hold many rows locked.
+      await ctx.jobs.ready();
+      return ctx.db.transaction().execute(async (trx) => {
         const endpointId =
           input.endpointId ??
           (await trx.selectFrom('webhook_deliveries').select('endpoint_id').where('id', '=', input.deliveryId!).executeTakeFirst())?.endpoint_id;
         if (!endpointId) throw new AppError('NOT_FOUND', 'delivery not found', { field: 'deliveryId' });
-        // Key share: the endpoint can't be switched off or deleted until this commits.
+        // Key share: the endpoint can't be deleted until this commits. It can
+        // still be switched off meanwhile (auto-disable): those jobs then end
+        // `dead` unsent, "the endpoint is disabled", as any pending delivery would.
         const endpoint = await trx.selectFrom('webhook_endpoints').select('active').where('id', '=', endpointId).forKeyShare().executeTakeFirst();
         if (!endpoint) throw notFound(input.endpointId ? 'endpointId' : 'deliveryId');
         if (!endpoint.active) {
@@ -363,7 +388,7 @@ export const webhooksRouter = router({
           .execute();
         await sendDeliveries(ctx, trx, rows);
         return { queued: rows.length, more };
-      }),
-    ),
+      });
+    }),
 });
 

@@ -28,13 +28,24 @@ export interface PostOptions {
 
 // Connections are kept alive between deliveries to the same receiver; each
 // new connection goes through the guarded lookup.
+// Idle sockets are closed after a few seconds, before most servers' own
+// keep-alive timeouts: reusing one the server just closed would fail the attempt.
+const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16, timeout: 4000 };
 const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 }),
+  'http:': new http.Agent(agentOptions),
+  'https:': new https.Agent(agentOptions),
 };
 
-export function postWebhook(opts: PostOptions): Promise<AttemptResult> {
+export async function postWebhook(opts: PostOptions): Promise<AttemptResult> {
   const started = performance.now();
+  const first = await attempt(opts, started, opts.timeoutMs);
+  // A kept-alive socket the receiver closed as we reused it: the request
+  // never reached it, so send once more on a fresh connection.
+  if (first.staleSocket) return (await attempt(opts, started, opts.timeoutMs - (performance.now() - started))).result;
+  return first.result;
+}
+
+function attempt(opts: PostOptions, started: number, timeoutMs: number): Promise<{ result: AttemptResult; staleSocket?: boolean }> {
   const done = (r: Omit<AttemptResult, 'durationMs' | 'ok'>): AttemptResult => ({
     ...r,
     ok: r.error === null && r.statusCode !== null && r.statusCode >= 200 && r.statusCode < 300,
@@ -46,16 +57,17 @@ export function postWebhook(opts: PostOptions): Promise<AttemptResult> {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol ${url.protocol}`);
     assertPublicLiteral(url, opts.allowPrivate);
   } catch (err) {
-    return Promise.resolve(done({ statusCode: null, error: (err as Error).message, responseExcerpt: null }));
+    return Promise.resolve({ result: done({ statusCode: null, error: (err as Error).message, responseExcerpt: null }) });
   }
   const body = Buffer.from(opts.body);
-  return new Promise<AttemptResult>((resolve) => {
+  return new Promise((resolve) => {
     let settled = false;
-    const finish = (r: Omit<AttemptResult, 'durationMs' | 'ok'>) => {
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (r: Omit<AttemptResult, 'durationMs' | 'ok'>, staleSocket = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(done(r));
+      resolve({ result: done(r), staleSocket });
     };
     const request = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
@@ -63,36 +75,42 @@ export function postWebhook(opts: PostOptions): Promise<AttemptResult> {
       lookup: guardedLookup(opts.allowPrivate),
       headers: { ...opts.headers, 'content-length': String(body.length) },
     });
-    // One deadline for connecting, sending and the answer.
-    const timer = setTimeout(() => {
-      finish({ statusCode: null, error: `timed out after ${opts.timeoutMs} ms`, responseExcerpt: null });
-      request.destroy();
-    }, opts.timeoutMs);
+    // The answer's status, once its headers are in.
+    let status: number | null = null;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const answered = (error: string | null) =>
+      finish({ statusCode: status, error, responseExcerpt: size > 0 ? excerpt(Buffer.concat(chunks)) : null });
+    // One deadline for connecting, sending and the answer. A receiver that
+    // answered 2xx and then dawdles over the body has still accepted the message.
+    timer = setTimeout(
+      () => {
+        if (status !== null && status >= 200 && status < 300) answered(null);
+        else finish({ statusCode: status, error: `timed out after ${opts.timeoutMs} ms`, responseExcerpt: null });
+        request.destroy();
+      },
+      Math.max(1, timeoutMs),
+    );
     request.on('error', (err: NodeJS.ErrnoException) => {
-      finish({ statusCode: null, error: describeError(err, url), responseExcerpt: null });
+      const stale = request.reusedSocket && err.code === 'ECONNRESET' && status === null;
+      finish({ statusCode: null, error: describeError(err, url), responseExcerpt: null }, stale);
     });
     request.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const status = res.statusCode ?? 0;
+      status = res.statusCode ?? 0;
       const error =
-        status >= 300 && status < 400
-          ? `redirects are not followed (${status} to ${String(res.headers.location ?? 'nowhere').slice(0, 200)})`
-          : null;
-      const complete = () =>
-        finish({ statusCode: status, error, responseExcerpt: size > 0 ? excerpt(Buffer.concat(chunks)) : null });
+        status >= 300 && status < 400 ? `redirects are not followed (${status} to ${String(res.headers.location ?? 'nowhere').slice(0, 200)})` : null;
       res.on('data', (chunk: Buffer) => {
         if (size < EXCERPT_BYTES) chunks.push(chunk.subarray(0, EXCERPT_BYTES - size));
         size += chunk.length;
         // Enough read: don't download a large answer, drop the connection instead.
         if (size >= 64 * 1024) {
-          complete();
+          answered(error);
           res.destroy();
         }
       });
-      res.on('end', complete);
-      res.on('error', complete);
-      res.on('close', complete);
+      res.on('end', () => answered(error));
+      res.on('error', () => answered(error));
+      res.on('close', () => answered(error));
     });
     request.end(body);
   });

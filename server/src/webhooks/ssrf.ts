@@ -21,7 +21,8 @@ const EXTRA_BLOCKED = [
 /**
  * Why `address` is not a public unicast address, or null when it is. IPv4
  * written inside IPv6 (`::ffff:10.0.0.1`) is judged as the IPv4 it carries;
- * NAT64, 6to4 and Teredo forms are refused, as they can carry any IPv4.
+ * IPv4-compatible (`::10.0.0.1`), NAT64, 6to4 and Teredo forms are refused,
+ * as they can carry any IPv4.
  */
 export function privateRange(address: string): string | null {
   let ip: ipaddr.IPv4 | ipaddr.IPv6;
@@ -33,6 +34,8 @@ export function privateRange(address: string): string | null {
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
   const range = ip.range();
   if (range !== 'unicast') return range;
+  // IPv4-compatible (::a.b.c.d, deprecated): routed to IPv4 where a tunnel exists.
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0)) return 'IPv4-compatible';
   if (ip.kind() === 'ipv4' && EXTRA_BLOCKED.some(([net, bits]) => net.kind() === 'ipv4' && (ip as ipaddr.IPv4).match(net as ipaddr.IPv4, bits))) return 'reserved';
   return null;
 }
@@ -44,7 +47,7 @@ export class BlockedAddressError extends Error {
 
 function refusal(host: string, address: string, range: string): string {
   const shown = host === address ? address : `${host} (${address})`;
-  return `${shown} is a ${range} address; webhooks go to public addresses only (set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to allow it)`;
+  return `${shown} is not a public address (${range}); webhooks go to public addresses only (set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to allow it)`;
 }
 
 /** The literal IP of a URL's host, or null for a name. */

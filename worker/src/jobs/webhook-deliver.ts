@@ -129,15 +129,19 @@ async function writeAttempt(db: Kysely<Database> | Transaction<Database>, a: Att
   const { result } = a;
   // The attempt counts even if a redelivery started a new round meanwhile (a request went out); the status is the round's.
   const current = sql`generation = ${a.data.generation} and status = 'pending'`;
+  // Locks in the order every path takes them, endpoint then delivery (as the
+  // cascade of an endpoint's delete does): a key-share lock on the endpoint first.
   const { rows } = await sql<{ attempts: number }>`
-    with d as (
+    with endpoint as (
+      select id from webhook_endpoints where id = ${a.endpointId} for key share
+    ), d as (
       update webhook_deliveries
          set attempts = attempts + 1,
              last_attempt_at = ${a.startedAt},
              last_error = case when ${current} then ${result.ok ? null : failureOf(result)}::text else last_error end,
              status = case when ${current} then ${status}::text else status end,
              completed_at = case when ${current} and ${status}::text <> 'pending' then now() else completed_at end
-       where id = ${a.data.deliveryId}
+       where id = ${a.data.deliveryId} and exists (select 1 from endpoint)
       returning attempts
     ), attempt as (
       insert into webhook_attempts (delivery_id, number, manual, started_at, duration_ms, status_code, error, response_excerpt)
@@ -185,13 +189,15 @@ async function recordAttempt(ctx: JobContext, config: WebhookConfig, a: Attempt)
       .returning('id')
       .executeTakeFirst();
     if (!disabled) return;
-    ctx.log.warn({ endpointId: a.endpointId, failures: streak.consecutive_failures }, 'webhook endpoint disabled: failing continuously');
+    // The URL's path and query can hold a receiver's token: events and logs name the origin only.
+    const origin = new URL(a.url).origin;
+    ctx.log.warn({ endpointId: a.endpointId, origin, failures: streak.consecutive_failures }, 'webhook endpoint disabled: failing continuously');
     await appendEvent(trx, {
       type: 'webhook.disabled',
       ticketId: null,
       contactId: null,
       actor: { type: 'worker', id: null },
-      data: { endpointId: a.endpointId, url: a.url, reason, failingSince: failingSince.toISOString(), failures: streak.consecutive_failures },
+      data: { endpointId: a.endpointId, origin, reason, failingSince: failingSince.toISOString(), failures: streak.consecutive_failures },
     });
   });
 }
