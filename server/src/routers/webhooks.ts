@@ -274,12 +274,18 @@ export const webhooksRouter = router({
   delete: adminProcedure
     .input(z.object({ id }))
     .output(z.object({ id: z.uuid(), deleted: z.literal(true) }))
-    .mutation(async ({ ctx, input }) => {
-      // Its deliveries and attempts go with it; jobs still queued find nothing and stand down.
-      const gone = await ctx.db.deleteFrom('webhook_endpoints').where('id', '=', input.id).returning('id').executeTakeFirst();
-      if (!gone) throw notFound();
-      return { id: gone.id, deleted: true as const };
-    }),
+    .mutation(async ({ ctx, input }) =>
+      ctx.db.transaction().execute(async (trx) => {
+        // Its deliveries and attempts go with it; jobs still queued find nothing and stand down.
+        // Deliveries first, then the endpoint: the order in which a delivery
+        // job locks them when it records a failure (a cascade would take the
+        // endpoint first, and the two could deadlock).
+        await trx.deleteFrom('webhook_deliveries').where('endpoint_id', '=', input.id).execute();
+        const gone = await trx.deleteFrom('webhook_endpoints').where('id', '=', input.id).returning('id').executeTakeFirst();
+        if (!gone) throw notFound();
+        return { id: gone.id, deleted: true as const };
+      }),
+    ),
 
   deliveries: adminProcedure
     .input(
@@ -352,6 +358,20 @@ export const webhooksRouter = router({
           input.endpointId ??
           (await trx.selectFrom('webhook_deliveries').select('endpoint_id').where('id', '=', input.deliveryId!).executeTakeFirst())?.endpoint_id;
         if (!endpointId) throw new AppError('NOT_FOUND', 'delivery not found', { field: 'deliveryId' });
+        // The deliveries are locked first, then the endpoint: the order a delivery job takes them.
+        const ids = (
+          await trx
+            .selectFrom('webhook_deliveries')
+            .select('id')
+            .where('endpoint_id', '=', endpointId)
+            .$if(input.deliveryId !== undefined, (s) => s.where('id', '=', input.deliveryId!))
+            .$if(input.deliveryId === undefined, (s) => s.where('status', '=', 'dead'))
+            .$if(input.since !== undefined, (s) => s.where('created_at', '>=', new Date(input.since!)))
+            .orderBy('id')
+            .limit(REDELIVER_MAX + 1)
+            .forUpdate()
+            .execute()
+        ).map((r) => r.id);
         // Key share: the endpoint can't be deleted until this commits. It can
         // still be switched off meanwhile (auto-disable): those jobs then end
         // `dead` unsent, "the endpoint is disabled", as any pending delivery would.
@@ -362,20 +382,7 @@ export const webhooksRouter = router({
             field: input.endpointId ? 'endpointId' : 'deliveryId',
           });
         }
-        const ids = input.deliveryId
-          ? [input.deliveryId]
-          : (
-              await trx
-                .selectFrom('webhook_deliveries')
-                .select('id')
-                .where('endpoint_id', '=', endpointId)
-                .where('status', '=', 'dead')
-                .$if(input.since !== undefined, (s) => s.where('created_at', '>=', new Date(input.since!)))
-                .orderBy('id')
-                .limit(REDELIVER_MAX + 1)
-                .forUpdate()
-                .execute()
-            ).map((r) => r.id);
+        if (input.deliveryId !== undefined && ids.length === 0) throw new AppError('NOT_FOUND', 'delivery not found', { field: 'deliveryId' });
         const more = ids.length > REDELIVER_MAX;
         if (more) ids.pop();
         if (ids.length === 0) return { queued: 0, more: false };

@@ -129,19 +129,17 @@ async function writeAttempt(db: Kysely<Database> | Transaction<Database>, a: Att
   const { result } = a;
   // The attempt counts even if a redelivery started a new round meanwhile (a request went out); the status is the round's.
   const current = sql`generation = ${a.data.generation} and status = 'pending'`;
-  // Locks in the order every path takes them, endpoint then delivery (as the
-  // cascade of an endpoint's delete does): a key-share lock on the endpoint first.
+  // Locks the delivery, then (on a failure, or the end of a failure run) the
+  // endpoint: the order every path takes them (see webhooks.delete).
   const { rows } = await sql<{ attempts: number }>`
-    with endpoint as (
-      select id from webhook_endpoints where id = ${a.endpointId} for key share
-    ), d as (
+    with d as (
       update webhook_deliveries
          set attempts = attempts + 1,
              last_attempt_at = ${a.startedAt},
              last_error = case when ${current} then ${result.ok ? null : failureOf(result)}::text else last_error end,
              status = case when ${current} then ${status}::text else status end,
              completed_at = case when ${current} and ${status}::text <> 'pending' then now() else completed_at end
-       where id = ${a.data.deliveryId} and exists (select 1 from endpoint)
+       where id = ${a.data.deliveryId}
       returning attempts
     ), attempt as (
       insert into webhook_attempts (delivery_id, number, manual, started_at, duration_ms, status_code, error, response_excerpt)
