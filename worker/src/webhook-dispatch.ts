@@ -11,7 +11,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { uuidv7 } from 'uuidv7';
 import type { Database } from '@relaydesk/db';
-import { expandTypes } from '@relaydesk/server/events/log';
+import { expandTypes, logHead } from '@relaydesk/server/events/log';
 import { STAFF_ONLY_TYPES } from '@relaydesk/server/events/types';
 import { brief, type Logger } from '@relaydesk/server/logger';
 import { jittered, type WebhookRetry } from './queues.ts';
@@ -60,8 +60,7 @@ export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: We
     const endpoints = await activeEndpoints(trx);
     if (endpoints.length === 0) {
       // Nobody listens: skip to the head (an endpoint created later starts after it anyway).
-      const { rows } = await sql<{ head: string | null }>`select max(position) as head from events`.execute(trx);
-      const head = Number(rows[0]?.head ?? 0);
+      const head = await logHead(trx);
       if (head > from) await trx.updateTable('webhook_dispatch').set({ position: head }).where('id', '=', 1).execute();
       return { events: Math.max(0, head - from), deliveries: 0 };
     }

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Database, DeliveryStatus } from '@relaydesk/db';
 
 /** Every endpoint column a caller may see: never the secrets. */
@@ -27,12 +27,6 @@ export async function listEndpoints(db: Kysely<Database>, opts: { active?: boole
   if (opts.active !== undefined) q = q.where('active', '=', opts.active);
   if (opts.cursor) q = q.where('id', '>', opts.cursor);
   return q.execute();
-}
-
-/** The log's head: an endpoint created (or switched on) now receives the events after it. */
-export async function logHeadOf(db: Kysely<Database>): Promise<number> {
-  const { rows } = await sql<{ head: string | null }>`select max(position) as head from events`.execute(db);
-  return Number(rows[0]?.head ?? 0);
 }
 
 export const deliveryColumns = [

@@ -7,13 +7,13 @@ import { DELIVERY_STATUSES, type Database } from '@relaydesk/db';
 import type { DeliverPayload } from '@relaydesk/worker/jobs/webhook-deliver';
 import { jittered } from '@relaydesk/worker/queues';
 import { AppError } from '../errors.ts';
-import { isTypePattern } from '../events/log.ts';
+import { isTypePattern, logHead } from '../events/log.ts';
 import { cursorOf, CURSOR_PATTERN, positionOf } from '../events/types.ts';
-import { endpointColumns, getEndpoint, listDeliveries, listEndpoints, logHeadOf } from '../queries/webhooks.ts';
+import { endpointColumns, getEndpoint, listDeliveries, listEndpoints } from '../queries/webhooks.ts';
 import { adminProcedure, router, type Context } from '../trpc.ts';
 import { newSecret } from '../webhooks/signing.ts';
 import { assertPublicUrl } from '../webhooks/ssrf.ts';
-import { id, iso, isoDate, isoOrNull, limit, pageOf, text } from './shared.ts';
+import { id, iso, isoDate, isoOrNull, limit, page, pageOf, text } from './shared.ts';
 
 function urlProblem(u: string): string | null {
   if (!URL.canParse(u)) return 'must be an http:// or https:// URL';
@@ -145,7 +145,7 @@ async function sendDeliveries(ctx: Context, trx: Transaction<Database>, rows: { 
  */
 async function startingPosition(trx: Transaction<Database>): Promise<number> {
   await trx.selectFrom('webhook_dispatch').select('position').where('id', '=', 1).forShare().execute();
-  return logHeadOf(trx);
+  return logHead(trx);
 }
 
 /** Dead deliveries one redeliver call re-sends at most; call again for more. */
@@ -189,12 +189,7 @@ export const webhooksRouter = router({
   list: adminProcedure
     .input(z.object({ active: z.boolean().optional(), cursor: id.optional(), limit }).default({ limit: 25 }))
     .output(pageOf(endpointOutput))
-    .query(async ({ ctx, input }) => {
-      const rows = await listEndpoints(ctx.db, input);
-      const more = rows.length > input.limit;
-      const items = (more ? rows.slice(0, input.limit) : rows).map(endpointDto);
-      return { items, nextCursor: more ? items[items.length - 1]!.id : null };
-    }),
+    .query(async ({ ctx, input }) => page(await listEndpoints(ctx.db, input), input.limit, endpointDto)),
 
   update: adminProcedure
     .input(
@@ -309,8 +304,7 @@ export const webhooksRouter = router({
         cursor: input.cursor,
         limit: input.limit,
       });
-      const more = rows.length > input.limit;
-      const items = (more ? rows.slice(0, input.limit) : rows).map((d) => ({
+      return page(rows, input.limit, (d) => ({
         id: d.id,
         endpointId: d.endpoint_id,
         eventId: cursorOf(Number(d.event_position)),
@@ -330,7 +324,6 @@ export const webhooksRouter = router({
         lastAttemptAt: isoOrNull(d.last_attempt_at),
         completedAt: isoOrNull(d.completed_at),
       }));
-      return { items, nextCursor: more ? items[items.length - 1]!.id : null };
     }),
 
   redeliver: adminProcedure

@@ -54,7 +54,7 @@ async function loadDelivery(db: Kysely<Database>, id: string) {
 }
 
 /** The request body: Standard Webhooks' `{ type, timestamp, data }`, with the whole event as `data`. */
-export function webhookBody(event: ReturnType<typeof eventDto>): string {
+function webhookBody(event: ReturnType<typeof eventDto>): string {
   return JSON.stringify({ type: event.type, timestamp: event.occurredAt, data: event });
 }
 
@@ -67,7 +67,7 @@ export function makeWebhookDeliver(config: WebhookConfig) {
       // The endpoint was deleted, or a newer round (a redelivery) took over, or it is already settled.
       if (!row || row.generation !== data.generation || row.status !== 'pending') return;
       if (!row.active) {
-        await settle(ctx.db, data, 'dead', 'not sent: the endpoint is disabled');
+        await markDead(ctx.db, data, 'not sent: the endpoint is disabled');
         return;
       }
       const event = eventDto(loggedEvent(row));
@@ -100,15 +100,19 @@ export function makeWebhookDeliver(config: WebhookConfig) {
 
 const failureOf = (r: AttemptResult) => r.error ?? `HTTP ${r.statusCode}`;
 
-/** Sets a delivery's final status, if its round is still the current one. */
-async function settle(db: Kysely<Database>, data: DeliverPayload, status: 'dead', error: string) {
-  await db
+/**
+ * Ends a pending delivery as dead, if its round is still the current one;
+ * `reason` replaces the last attempt's error unless `keepError`. Whether it did.
+ */
+async function markDead(db: Kysely<Database>, data: DeliverPayload, reason: string, keepError = false): Promise<boolean> {
+  const r = await db
     .updateTable('webhook_deliveries')
-    .set({ status, last_error: error, completed_at: sql`now()` })
+    .set({ status: 'dead', completed_at: sql`now()`, last_error: keepError ? sql`coalesce(last_error, ${reason})` : reason })
     .where('id', '=', data.deliveryId)
     .where('generation', '=', data.generation)
     .where('status', '=', 'pending')
-    .execute();
+    .executeTakeFirst();
+  return r.numUpdatedRows > 0n;
 }
 
 interface Attempt {
@@ -210,14 +214,9 @@ export async function runWebhookDeadLetters(boss: PgBoss, db: Kysely<Database>, 
     for (const job of jobs) {
       const parsed = deliverPayload.safeParse(job.data);
       if (!parsed.success) continue;
-      const r = await db
-        .updateTable('webhook_deliveries')
-        .set({ status: 'dead', completed_at: sql`now()`, last_error: sql`coalesce(last_error, 'gave up: the last attempt never finished (worker stopped or timed out)')` })
-        .where('id', '=', parsed.data.deliveryId)
-        .where('generation', '=', parsed.data.generation)
-        .where('status', '=', 'pending')
-        .executeTakeFirst();
-      if (r.numUpdatedRows > 0n) log.warn({ deliveryId: parsed.data.deliveryId }, 'webhook delivery dead-lettered');
+      if (await markDead(db, parsed.data, 'gave up: the last attempt never finished (worker stopped or timed out)', true)) {
+        log.warn({ deliveryId: parsed.data.deliveryId }, 'webhook delivery dead-lettered');
+      }
     }
   });
 }
