@@ -51,6 +51,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     )`.execute(db);
   await sql`create index webhook_deliveries_endpoint_idx on webhook_deliveries (endpoint_id, id desc)`.execute(db);
   await sql`create index webhook_deliveries_dead_idx on webhook_deliveries (endpoint_id, id) where status = 'dead'`.execute(db);
+  // webhooks.deliveries by event: one event's deliveries to every endpoint.
+  await sql`create index webhook_deliveries_event_idx on webhook_deliveries (event_position)`.execute(db);
 
   await sql`
     create table webhook_attempts (
