@@ -50,7 +50,7 @@ async function behind(db: Kysely<Database>): Promise<boolean> {
   return rows[0]?.behind ?? false;
 }
 
-export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: WebhookRetry, batch = PASS_EVENTS): Promise<PassResult> {
+export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: WebhookRetry): Promise<PassResult> {
   if (!(await behind(db))) return { events: 0, deliveries: 0 };
   return db.transaction().execute(async (trx) => {
     const cursor = await trx.selectFrom('webhook_dispatch').select('position').where('id', '=', 1).forUpdate().skipLocked().executeTakeFirst();
@@ -68,7 +68,7 @@ export async function dispatchPass(db: Kysely<Database>, boss: PgBoss, retry: We
       .selectFrom('events')
       .select(['position', 'type', 'internal'])
       .where('position', '>', from)
-      .where('position', '<=', from + batch)
+      .where('position', '<=', from + PASS_EVENTS)
       .orderBy('position')
       .execute();
     if (events.length === 0) return { events: 0, deliveries: 0 };

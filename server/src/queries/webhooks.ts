@@ -18,10 +18,6 @@ export const endpointColumns = [
   'updated_at',
 ] as const;
 
-export async function getEndpoint(db: Kysely<Database>, id: string) {
-  return db.selectFrom('webhook_endpoints').select(endpointColumns).where('id', '=', id).executeTakeFirst();
-}
-
 export async function listEndpoints(db: Kysely<Database>, opts: { active?: boolean | undefined; cursor?: string | undefined; limit: number }) {
   let q = db.selectFrom('webhook_endpoints').select(endpointColumns).orderBy('id').limit(opts.limit + 1);
   if (opts.active !== undefined) q = q.where('active', '=', opts.active);
@@ -29,7 +25,7 @@ export async function listEndpoints(db: Kysely<Database>, opts: { active?: boole
   return q.execute();
 }
 
-export const deliveryColumns = [
+const deliveryColumns = [
   'd.id',
   'd.endpoint_id',
   'd.event_position',

@@ -9,7 +9,7 @@ import { jittered } from '@relaydesk/worker/queues';
 import { AppError } from '../errors.ts';
 import { isTypePattern, logHead } from '../events/log.ts';
 import { cursorOf, CURSOR_PATTERN, positionOf } from '../events/types.ts';
-import { endpointColumns, getEndpoint, listDeliveries, listEndpoints } from '../queries/webhooks.ts';
+import { endpointColumns, listDeliveries, listEndpoints } from '../queries/webhooks.ts';
 import { adminProcedure, router, type Context } from '../trpc.ts';
 import { newSecret } from '../webhooks/signing.ts';
 import { assertPublicUrl } from '../webhooks/ssrf.ts';
@@ -69,7 +69,7 @@ const endpointOutput = z.object({
   createdAt: isoDate,
   updatedAt: isoDate,
 });
-type EndpointRow = NonNullable<Awaited<ReturnType<typeof getEndpoint>>>;
+type EndpointRow = Awaited<ReturnType<typeof listEndpoints>>[number];
 
 function endpointDto(r: EndpointRow): z.infer<typeof endpointOutput> {
   return {

@@ -6,7 +6,7 @@ import https from 'node:https';
 import { assertPublicLiteral, guardedLookup } from './ssrf.ts';
 
 /** How much of a receiver's answer the delivery log keeps. */
-export const EXCERPT_BYTES = 1024;
+const EXCERPT_BYTES = 1024;
 
 export interface AttemptResult {
   ok: boolean;

@@ -42,7 +42,6 @@ export function privateRange(address: string): string | null {
 
 export class BlockedAddressError extends Error {
   override name = 'BlockedAddressError';
-  readonly code = 'EBLOCKED';
 }
 
 function refusal(host: string, address: string, range: string): string {

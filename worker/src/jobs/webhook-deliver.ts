@@ -30,7 +30,7 @@ export const deliverPayload = z.object({
 });
 export type DeliverPayload = z.infer<typeof deliverPayload>;
 
-export const USER_AGENT = 'Relaydesk-Webhooks/1.0 (+https://www.standardwebhooks.com)';
+const USER_AGENT = 'Relaydesk-Webhooks/1.0 (+https://www.standardwebhooks.com)';
 
 async function loadDelivery(db: Kysely<Database>, id: string) {
   return db
