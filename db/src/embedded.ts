@@ -325,6 +325,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   };
 }
 
+/** The URL of the Postgres running on `dataDir` (e.g. under `npm start`), if one is. */
+export function runningEmbeddedUrl(dataDir: string): string | undefined {
+  const dir = path.resolve(dataDir);
+  const running = readPidFile(dir);
+  if (!running || !isPostgresOf(running.pid, dir)) return undefined;
+  const password = fs.readFileSync(path.join(path.dirname(dir), PASSWORD_FILE), 'utf8').trim();
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${running.port}/postgres`;
+}
+
 /** Stops a postgres left running on `dataDir` by a supervisor that died. */
 export async function stopOrphanPostgres(dataDir: string): Promise<number | undefined> {
   const existing = readPidFile(path.resolve(dataDir));

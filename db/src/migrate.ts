@@ -8,6 +8,7 @@ import * as liveEvents from './migrations/2026_11_21_0003_live_events.ts';
 import * as customerEvents from './migrations/2026_11_21_0004_customer_events.ts';
 import * as aiDrafts from './migrations/2026_11_21_0005_ai_drafts.ts';
 import * as webhooks from './migrations/2026_11_21_0006_webhooks.ts';
+import * as ticketCounts from './migrations/2026_11_21_0007_ticket_counts.ts';
 
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_init': init,
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_0004_customer_events': customerEvents,
   '2026_11_21_0005_ai_drafts': aiDrafts,
   '2026_11_21_0006_webhooks': webhooks,
+  '2026_11_21_0007_ticket_counts': ticketCounts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -164,6 +164,14 @@ export interface WebhookDispatchTable {
   position: ColumnType<number, number, number>;
 }
 
+/** Precomputed ticket counts (see the ticket-counts migration); '' is "none". */
+export interface TicketCountsTable {
+  dimension: 'status' | 'priority' | 'category' | 'assignee';
+  key: string;
+  total: ColumnType<number, number, number>;
+  open: ColumnType<number, number, number>;
+}
+
 export interface Database {
   contacts: ContactsTable;
   users: UsersTable;
@@ -176,6 +184,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_dispatch: WebhookDispatchTable;
+  ticket_counts: TicketCountsTable;
 }
 
 export type Contact = Selectable<ContactsTable>;

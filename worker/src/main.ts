@@ -12,6 +12,7 @@ import { ticketAssign } from './jobs/ticket-assign.ts';
 import { makeTicketClassify } from './jobs/ticket-classify.ts';
 import { makeWebhookDeliver, runWebhookDeadLetters } from './jobs/webhook-deliver.ts';
 import { webhookConfigFrom } from '@relaydesk/server/webhooks/config';
+import { startMaintenance } from './maintenance.ts';
 import { startDispatcher } from './webhook-dispatch.ts';
 import { createBoss, ensureQueues } from './queues.ts';
 import { runJobs } from './runner.ts';
@@ -72,6 +73,7 @@ const dispatcher = startDispatcher({ db, boss, retry: webhooks.retry, log });
 // Workers take part in the election for the event-log sequencer too: the log
 // keeps moving (and webhooks flowing) with no server running.
 const sequencer = startSequencer({ db, connectionString: env.DATABASE_URL, log });
+const maintenance = startMaintenance({ db, log });
 const metricsServer = env.WORKER_METRICS_PORT !== undefined ? await startWorkerMetrics(metrics, env.WORKER_METRICS_PORT, log) : undefined;
 
 log.info({ autoAssign: env.AUTO_ASSIGN, llm: ai.config.apiKey ? ai.config.model : null }, 'worker ready');
@@ -84,6 +86,7 @@ async function shutdown(reason: string) {
   log.info({ reason }, 'shutting down: finishing jobs in flight');
   // Graceful: stop fetching, let handlers finish (bounded), then close.
   await dispatcher.stop();
+  await maintenance.stop();
   await boss.stop({ graceful: true, timeout: 20_000 }).catch((err) => log.warn({ err }, 'pg-boss stop'));
   metricsServer?.close();
   await sequencer.stop();
