@@ -186,6 +186,18 @@ export async function seed(url: string, opts: SeedOptions): Promise<SeedResult> 
     let events = 0;
     let done = 0;
     let next = 1;
+    // Ticket numbers follow creation order like ids, though chunks commit in
+    // any order: reserve the run's block of numbers up front (writers wait a
+    // moment for the lock, so no live ticket takes one of them).
+    await q('begin');
+    await q(`lock table tickets in share row exclusive mode`);
+    const { rows: seqName } = await q(`select pg_get_serial_sequence('tickets', 'number') as name`);
+    const { rows: seq } = await q(
+      `select first - 1 as base, setval($2, first + $1 - 1) from (select last_value + is_called::int as first from ${seqName[0].name}) s`,
+      [n, seqName[0].name],
+    );
+    await q('commit');
+    const numberBase = Number(seq[0].base);
     const span = days * 86_400;
     const work = async () => {
       const client = await pool.connect();
@@ -254,9 +266,10 @@ export async function seed(url: string, opts: SeedOptions): Promise<SeedResult> 
 
             await q(`
               with ins as (
-                insert into tickets (id, title, description, status, priority, category, tags, contact_id, assignee_id, classification,
+                insert into tickets (id, number, title, description, status, priority, category, tags, contact_id, assignee_id, classification,
                                      resolution, version, created_at, updated_at, first_response_at, resolved_at)
-                select id, title, description, status, priority, category, tags, contact_id, assignee_id, classification, resolution,
+                overriding system value
+                select id, ${numberBase} + i, title, description, status, priority, category, tags, contact_id, assignee_id, classification, resolution,
                        1 + (classification is not null)::int + (assignee_id is not null)::int + (first_response_at is not null)::int
                          + (resolved_at is not null)::int + (closed_at is not null)::int,
                        created, greatest(created, first_response_at, resolved_at, closed_at), first_response_at, resolved_at
