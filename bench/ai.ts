@@ -22,7 +22,7 @@ import type { SessionUser } from '../server/src/trpc.ts';
 import { startFakeGroq } from '../test/helpers/fake-groq.ts';
 import { startWorker } from '../test/helpers/worker.ts';
 import { createBoss } from '../worker/src/queues.ts';
-import { benchDatabase, fmt } from './harness.ts';
+import { benchDatabase, fmt, record } from './harness.ts';
 
 const TICKETS = Number(process.env.BENCH_AI_TICKETS ?? 100);
 const DRAFTS = Number(process.env.BENCH_AI_DRAFTS ?? 20);
@@ -32,9 +32,12 @@ const pct = (xs: number[], p: number) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pctLine = (name: string, xs: number[], anchorName: string, anchor: number[]) =>
-  console.log(
-    `${name.padEnd(44)} p50 ${fmt(pct(xs, 50)).padStart(7)} ms, p95 ${fmt(pct(xs, 95)).padStart(7)} ms | anchor ${anchorName}: p50 ${fmt(pct(anchor, 50))} ms | ratio ${(pct(anchor, 50) / pct(xs, 50)).toFixed(3)}`,
-  );
+  record({
+    name,
+    figure: `p50 ${fmt(pct(xs, 50))} ms, p95 ${fmt(pct(xs, 95))} ms`,
+    anchor: `${anchorName}: p50 ${fmt(pct(anchor, 50))} ms`,
+    ratio: pct(anchor, 50) / pct(xs, 50),
+  });
 
 export async function benchAi() {
   // ---- accuracy ----------------------------------------------------------------
@@ -43,7 +46,7 @@ export async function benchAi() {
   const cv = crossValidate(data);
   console.log(`built-in classifier: ${data.length} labelled tickets, trained in ${Math.round(e.trainMs)} ms on ${e.train}, scored on ${e.test} held out`);
   const acc = (name: string, value: number, baseline: number) =>
-    console.log(`${name.padEnd(44)} ${(value * 100).toFixed(1).padStart(7)} %  | anchor majority class: ${(baseline * 100).toFixed(1)} % | ratio ${(value / baseline).toFixed(2)}`);
+    record({ name, figure: `${(value * 100).toFixed(1)} %`, anchor: `majority class: ${(baseline * 100).toFixed(1)} %`, ratio: value / baseline });
   acc('category accuracy, held-out fifth', e.categoryAccuracy, e.categoryBaseline);
   acc('priority accuracy, held-out fifth', e.priorityAccuracy, e.priorityBaseline);
   console.log(`${'both right, held-out fifth'.padEnd(44)} ${(e.jointAccuracy * 100).toFixed(1).padStart(7)} %`);

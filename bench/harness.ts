@@ -17,11 +17,16 @@ export interface BenchDb {
   close(): Promise<void>;
 }
 
-export async function benchDatabase(): Promise<BenchDb> {
+export async function benchDatabase(settings: Record<string, string> = {}): Promise<BenchDb> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-bench-'));
   // Production-like durability settings except fsync: a shared dev disk's
   // fsync latency would measure the disk, not the code.
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: 0, detached: false, settings: { fsync: 'off', max_connections: '400' } });
+  const pg = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'pg'),
+    port: 0,
+    detached: false,
+    settings: { fsync: 'off', max_connections: '400', ...settings },
+  });
   const db = createDb(pg.url, { max: 16 });
   await migrateToLatest(db);
   await installQueues(pg.url);
@@ -52,6 +57,27 @@ export async function insertAgents(db: Kysely<Database>, n: number, capacity = 1
       .execute();
   }
   return agents;
+}
+
+/** Issues an API token for each user; returns the plaintext tokens in the same order. */
+export async function insertTokens(db: Kysely<Database>, userIds: string[]): Promise<string[]> {
+  const tokens = userIds.map(() => 'rd_' + randomBytes(32).toString('base64url'));
+  for (let i = 0; i < userIds.length; i += 1000) {
+    await db
+      .insertInto('api_tokens')
+      .values(
+        userIds.slice(i, i + 1000).map((userId, j) => ({
+          id: uuidv7(),
+          user_id: userId,
+          token_hash: createHash('sha256').update(tokens[i + j]!).digest(),
+          name: 'bench',
+          // In use already: a first use would add the last-used write to the call.
+          last_used_at: new Date(),
+        })),
+      )
+      .execute();
+  }
+  return tokens;
 }
 
 /** Inserts `n` open, unassigned tickets (one contact), oldest first. */
@@ -86,10 +112,57 @@ export async function throughput(concurrency: number, seconds: number, fn: (loop
 
 export const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
 
+/** One line of bench/RESULTS.md: a figure, its anchor measured in the same run, and their ratio. */
+export interface Result {
+  section: string;
+  name: string;
+  figure: string;
+  anchor: string;
+  /** figure / anchor for rates; anchor / figure for latencies: above 1 is always better. */
+  ratio: number;
+}
+
+export const results: Result[] = [];
+let currentSection = '';
+
+/** Starts a section of the console output and of bench/RESULTS.md. */
+export function section(title: string) {
+  currentSection = title;
+  console.log(`\n# ${title}`);
+}
+
+export function record(r: Omit<Result, 'section'>) {
+  results.push({ section: currentSection, ...r });
+  console.log(`${r.name.padEnd(44)} ${r.figure.padStart(10)} | anchor ${r.anchor} | ratio ${r.ratio.toFixed(2)}`);
+}
+
 export function report(rows: { name: string; value: number; unit: string; anchor: number; anchorName: string }[]) {
   for (const r of rows) {
-    console.log(
-      `${r.name.padEnd(44)} ${fmt(r.value).padStart(8)} ${r.unit.padEnd(8)} | anchor ${r.anchorName}: ${fmt(r.anchor)} ${r.unit} | ratio ${(r.value / r.anchor).toFixed(2)}`,
-    );
+    record({ name: r.name, figure: `${fmt(r.value)} ${r.unit}`, anchor: `${r.anchorName}: ${fmt(r.anchor)} ${r.unit}`, ratio: r.value / r.anchor });
   }
+}
+
+export const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+export interface LatencyRow {
+  name: string;
+  p50: number;
+  p95: number;
+  anchorP50: number;
+  anchorP95: number;
+}
+
+/** Records a latency figure (p50/p95 in ms) beside its raw-SQL anchor; the ratio is anchor p95 / our p95. */
+export function latencyRow(name: string, ours: number[], raw: number[], anchorName = 'raw SQL'): LatencyRow {
+  const row = { name, p50: percentile(ours, 50), p95: percentile(ours, 95), anchorP50: percentile(raw, 50), anchorP95: percentile(raw, 95) };
+  record({
+    name,
+    figure: `p50 ${row.p50.toFixed(1)} ms, p95 ${row.p95.toFixed(1)} ms`,
+    anchor: `${anchorName}: p50 ${row.anchorP50.toFixed(1)} ms, p95 ${row.anchorP95.toFixed(1)} ms`,
+    ratio: row.anchorP95 / row.p95,
+  });
+  return row;
 }

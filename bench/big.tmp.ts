@@ -1,0 +1,12 @@
+import { createDb, migrateToLatest } from '@relaydesk/db';
+import { startEmbeddedPostgres } from '@relaydesk/db/embedded';
+import { installQueues } from '@relaydesk/worker/queues';
+import { seed } from '../scripts/seed.ts';
+const pg = await startEmbeddedPostgres({ dataDir: '/tmp/rd1m/pg', port: 55999, detached: true, settings: { fsync: 'off', max_connections: '400', shared_buffers: '512MB' } });
+console.log(pg.url);
+const db = createDb(pg.url, { max: 2 });
+await migrateToLatest(db); await db.destroy();
+await installQueues(pg.url);
+const r = await seed(pg.url, { tickets: 1_000_000, log: (l) => console.log(new Date().toISOString(), l) });
+console.log({ ...r, agents: r.agents.length });
+process.exit(0);
