@@ -88,7 +88,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       return null;
     end $$`.execute(db);
   // Updates: per row, and only when a counted column changed (the WHEN
-  // clause runs in the executor, so a title edit or a version bump calls nothing).
+  // clause runs in the executor, so a title edit or a version bump calls
+  // nothing). No column list: it would miss a change made by a BEFORE trigger
+  // to a column the UPDATE does not name.
   await sql`
     create function relaydesk_count_ticket_update() returns trigger language plpgsql as $$
     begin
@@ -112,8 +114,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     create trigger tickets_count_delete after delete on tickets
       referencing old table as old_rows for each statement execute function relaydesk_count_ticket_rows()`.execute(db);
   await sql`
-    create trigger tickets_count_update
-      after update of status, priority, category, assignee_id, created_at, first_response_at, resolved_at on tickets for each row
+    create trigger tickets_count_update after update on tickets for each row
       when (old.status is distinct from new.status or old.priority is distinct from new.priority
             or old.category is distinct from new.category or old.assignee_id is distinct from new.assignee_id
             or old.created_at is distinct from new.created_at or old.first_response_at is distinct from new.first_response_at
