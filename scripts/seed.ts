@@ -128,6 +128,7 @@ export async function seed(url: string, opts: SeedOptions): Promise<SeedResult> 
   // chunk workers, dropped at the end.
   const T = { templates: `relaydesk_seed_${tag}_templates`, agents: `relaydesk_seed_${tag}_agents`, contacts: `relaydesk_seed_${tag}_contacts` };
   const pool = new pg.Pool({ connectionString: url, max: workers + 1, application_name: 'relaydesk-seed' });
+  pool.on('error', () => {}); // an idle connection dropped: the next query reports it
   const client = await pool.connect();
   const q = (text: string, values: unknown[] = []) => client.query(text, values);
   try {
