@@ -123,6 +123,12 @@ export async function seed(url: string, opts: SeedOptions): Promise<SeedResult> 
   const passwordHash = await hashPassword(password);
   const tpl = templates();
   const now = new Date();
+  // About 0.5 % of old tickets and 60 % of the last two weeks' stay open and
+  // assigned; an agent holds at most 1,000 (the schema's capacity limit).
+  const openPerAgent = (n * (0.005 + Math.min(1, 14 / days) * 0.6)) / nAgents;
+  if (openPerAgent > 900) {
+    throw new Error(`${nAgents} agents cannot hold the ${Math.round(openPerAgent * nAgents).toLocaleString('en-US')} open tickets this makes: use --agents ${Math.ceil((openPerAgent * nAgents) / 900)} or more`);
+  }
 
   // Working tables of this run (unlogged: nothing to keep), shared by the
   // chunk workers, dropped at the end.
@@ -190,15 +196,21 @@ export async function seed(url: string, opts: SeedOptions): Promise<SeedResult> 
     // Ticket numbers follow creation order like ids, though chunks commit in
     // any order: reserve the run's block of numbers up front (writers wait a
     // moment for the lock, so no live ticket takes one of them).
+    let numberBase: number;
     await q('begin');
-    await q(`lock table tickets in share row exclusive mode`);
-    const { rows: seqName } = await q(`select pg_get_serial_sequence('tickets', 'number') as name`);
-    const { rows: seq } = await q(
-      `select first - 1 as base, setval($2, first + $1 - 1) from (select last_value + is_called::int as first from ${seqName[0].name}) s`,
-      [n, seqName[0].name],
-    );
-    await q('commit');
-    const numberBase = Number(seq[0].base);
+    try {
+      await q(`lock table tickets in share row exclusive mode`);
+      const { rows: seqName } = await q(`select pg_get_serial_sequence('tickets', 'number') as name`);
+      const { rows: seq } = await q(
+        `select first - 1 as base, setval($2, first + $1 - 1) from (select last_value + is_called::int as first from ${seqName[0].name}) s`,
+        [n, seqName[0].name],
+      );
+      numberBase = Number(seq[0].base);
+      await q('commit');
+    } catch (err) {
+      await q('rollback').catch(() => {});
+      throw err;
+    }
     const span = days * 86_400;
     const work = async () => {
       const client = await pool.connect();
@@ -265,6 +277,10 @@ export async function seed(url: string, opts: SeedOptions): Promise<SeedResult> 
             );
             await q(`update seed_chunk set closed_at = least(pg_temp.seed_now(), resolved_at + interval '1 day') where status = 'closed'`);
 
+            // The open-tickets trigger locks each assignee's row: take them in id
+            // order first, so two chunk workers cannot deadlock on them.
+            await q(`select 1 from users where id in (select assignee_id from seed_chunk where status not in ('resolved', 'closed'))
+                     order by id for no key update`);
             await q(`
               with ins as (
                 insert into tickets (id, number, title, description, status, priority, category, tags, contact_id, assignee_id, classification,

@@ -199,6 +199,10 @@ describe('npm run seed', () => {
     const bad = await run(process.execPath, [script, '--tickets', 'lots'], { env: { ...process.env, DATABASE_URL: w.dbUrl } }).catch((e) => e);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--tickets must be a whole number/);
+    // Too few agents for the open tickets it would make: refused before writing anything.
+    const crowded = await run(process.execPath, [script, '--tickets', '200000', '--agents', '1'], { env: { ...process.env, DATABASE_URL: w.dbUrl } }).catch((e) => e);
+    expect(crowded.code).toBe(1);
+    expect(crowded.stderr).toMatch(/1 agents cannot hold the [\d,]+ open tickets this makes: use --agents \d+ or more/);
     // With an active webhook endpoint it refuses: millions of events would be sent.
     await w.admin.rd.webhooks.create.mutate({ url: 'https://93.184.215.14/hook', events: ['*'] });
     const refused = await run(process.execPath, [script, '--tickets', '10'], { env: { ...process.env, DATABASE_URL: w.dbUrl } }).catch((e) => e);

@@ -179,5 +179,6 @@ async function median(trx: Transaction<Database>, column: 'first_response_at' | 
      offset ${rank - before} limit 2`.execute(trx);
   const values = rows.map((r) => Number(r.seconds));
   if (values.length === 0) return null;
-  return n % 2 === 1 || values.length === 1 ? values[0]! : (values[0]! + values[1]!) / 2;
+  // Interpolated as percentile_cont does it, to the last bit.
+  return n % 2 === 1 || values.length === 1 ? values[0]! : values[0]! + (values[1]! - values[0]!) * 0.5;
 }
