@@ -22,14 +22,11 @@ import type { SessionUser } from '../server/src/trpc.ts';
 import { startFakeGroq } from '../test/helpers/fake-groq.ts';
 import { startWorker } from '../test/helpers/worker.ts';
 import { createBoss } from '../worker/src/queues.ts';
-import { benchDatabase, fmt, record } from './harness.ts';
+import { benchDatabase, fmt, percentile, record } from './harness.ts';
 
 const TICKETS = Number(process.env.BENCH_AI_TICKETS ?? 100);
 const DRAFTS = Number(process.env.BENCH_AI_DRAFTS ?? 20);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
+const pct = percentile;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pctLine = (name: string, xs: number[], anchorName: string, anchor: number[]) =>
   record({

@@ -15,6 +15,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { createRelaydeskClient, type RelaydeskClient } from '@relaydesk/client';
 import { issueToken } from '../server/src/auth.ts';
+import { ticketColumns } from '../server/src/queries/tickets.ts';
 import { createUser } from '../server/src/routers/users.ts';
 import type { SeedResult } from '../scripts/seed.ts';
 import { startServer } from '../test/helpers/server.ts';
@@ -42,8 +43,7 @@ const WEIGHTS: [Exclude<Kind, 'create'>, number][] = [
 ];
 const TERMS = ['invoice', 'password reset', 'refund', 'login', 'export', 'charged twice', 'webhook', 'sso'];
 const OPEN = ['open', 'in_progress', 'waiting'] as const;
-const COLUMNS = `id, number, title, description, status, priority, category, tags, contact_id, assignee_id, classification,
-  resolution, version, created_at, updated_at, first_response_at, resolved_at`;
+const COLUMNS = ticketColumns.join(', ');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rssMb = (pid: number) => {

@@ -3,8 +3,8 @@
 // the SDK. Each is beside its anchor: the same query written by hand and run
 // on a raw pg connection in the same run, so the ratio is what the server
 // (auth, tRPC, validation, JSON) adds to the database's own time. The stats
-// anchor is the naive aggregate over the whole table, the query the counters
-// replace.
+// anchor is the naive aggregate over the whole table (the one the stats tests
+// compare against), the query the counters replace.
 //
 // Every sample varies its parameters (another agent, contact, search term,
 // page), so no single cached row answers all of them.
@@ -12,34 +12,18 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { createRelaydeskClient, type RelaydeskClient } from '@relaydesk/client';
 import { seed, type SeedResult } from '../scripts/seed.ts';
+import { ticketColumns } from '../server/src/queries/tickets.ts';
 import { startServer } from '../test/helpers/server.ts';
+import { naiveStats } from '../test/helpers/stats.ts';
 import { benchDatabase, insertTokens, latencyRow, type BenchDb, type LatencyRow } from './harness.ts';
 
 const TICKETS = Number(process.env.BENCH_TICKETS ?? 1_000_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
 
-const COLUMNS = `id, number, title, description, status, priority, category, tags, contact_id, assignee_id, classification,
-  resolution, version, created_at, updated_at, first_response_at, resolved_at`;
+const COLUMNS = ticketColumns.join(', ');
 
 /** Common and rare words from the seeded vocabulary, and a phrase. */
 const TERMS = ['invoice', 'password reset', 'refund', 'login', '"two-factor"', 'export csv', 'charged twice', 'api rate limit', 'webhook', 'sso', 'vat', 'mobile app crash'];
-
-/** What tickets.stats did before the counters: every figure from a scan of all tickets. */
-const NAIVE_STATS = `
-  with t as (select status, priority, category, assignee_id, created_at, first_response_at, resolved_at from tickets)
-  select json_build_object(
-    'total', (select count(*) from t),
-    'byStatus', (select json_object_agg(status, n) from (select status, count(*) n from t group by status) s),
-    'byPriority', (select json_object_agg(coalesce(priority, 'unset'), n) from (select priority, count(*) n from t group by priority) s),
-    'byCategory', (select json_object_agg(coalesce(category, 'unset'), n) from (select category, count(*) n from t group by category) s),
-    'byAssignee', (
-      select json_agg(json_build_object('assigneeId', a.assignee_id, 'name', u.name, 'open', a.open, 'total', a.total) order by a.total desc)
-        from (select assignee_id, count(*) total, count(*) filter (where status not in ('resolved', 'closed')) open from t group by assignee_id) a
-        left join users u on u.id = a.assignee_id),
-    'medianFirstResponseSeconds', (select percentile_cont(0.5) within group (order by extract(epoch from first_response_at - created_at))
-                                     from t where first_response_at is not null),
-    'medianResolutionSeconds', (select percentile_cont(0.5) within group (order by extract(epoch from resolved_at - created_at))
-                                  from t where resolved_at is not null)) as stats`;
 
 interface Case {
   name: string;
@@ -167,7 +151,7 @@ export async function benchQueries({ b, seeded: s }: SeededDb): Promise<LatencyR
         {
           name: 'tickets.stats',
           call: () => rd.tickets.stats.query(),
-          raw: () => q(NAIVE_STATS),
+          raw: () => naiveStats(b.db),
         },
       ];
 

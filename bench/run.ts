@@ -34,25 +34,17 @@ const machine = `${os.cpus().length} cores (${cpu}), ${Math.round(os.totalmem() 
 console.log(`Relaydesk benchmarks — ${machine}`);
 
 let postgres = 'unknown';
-if (wanted('claims')) {
-  section('Claims (tickets.claim)');
-  await benchClaims();
-}
-if (wanted('jobs')) {
-  section('Job throughput');
-  await benchJobs();
-}
-if (wanted('events')) {
-  section('Live events');
-  await benchEvents();
-}
-if (wanted('ai')) {
-  section('AI');
-  await benchAi();
-}
-if (wanted('webhooks')) {
-  section('Webhooks');
-  await benchWebhooks();
+const benches: [name: string, title: string, run: () => Promise<unknown>][] = [
+  ['claims', 'Claims (tickets.claim)', benchClaims],
+  ['jobs', 'Job throughput', benchJobs],
+  ['events', 'Live events', benchEvents],
+  ['ai', 'AI', benchAi],
+  ['webhooks', 'Webhooks', benchWebhooks],
+];
+for (const [name, title, run] of benches) {
+  if (!wanted(name)) continue;
+  section(title);
+  await run();
 }
 if (wanted('queries') || wanted('mixed')) {
   section('A million tickets: seeding');
