@@ -55,9 +55,13 @@ describe('job backbone', () => {
     const ticketId = uuidv7();
     await w.db.insertInto('tickets').values({ id: ticketId, title, description: 'x', contact_id: w.customer.contactId! }).execute();
     const jobId = (await boss.send('ticket.assign', { ticketId, reason: 'created' }, opts))!;
+    // In flight: this job fetched (active) and an assignment's lock held. The
+    // lock alone could be another test's leftover job.
     await waitFor('the assignment to be in flight', async () => {
-      const { rows } = await sql<{ n: number }>`select count(*)::int n from pg_locks where locktype = 'advisory' and objid = 7390125 and granted`.execute(w.db);
-      return rows[0]!.n > 0;
+      const { rows } = await sql<{ n: number; active: boolean }>`
+        select (select count(*)::int from pg_locks where locktype = 'advisory' and objid = 7390125 and granted) as n,
+               exists (select 1 from pgboss.job where id = ${jobId} and state = 'active') as active`.execute(w.db);
+      return rows[0]!.n > 0 && rows[0]!.active;
     });
     return { ticketId, jobId };
   }
