@@ -52,6 +52,15 @@ describe('job backbone', () => {
    * resolved once a worker holds the assignment's transaction open.
    */
   async function assignmentInFlight(title: string, opts: { expireInSeconds?: number } = {}) {
+    // Any assignment job drains the whole backlog, so a leftover one (a
+    // capacity change's, the minute sweep's) fetched first would assign this
+    // ticket instead of the test's job. Start from an idle queue; jobs sent
+    // after the test's one are fetched after it.
+    await waitFor('the assignment queue to be idle', async () => {
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int n from pgboss.job where name = 'ticket.assign' and state in ('created', 'retry', 'active')`.execute(w.db);
+      return rows[0]!.n === 0;
+    });
     const ticketId = uuidv7();
     await w.db.insertInto('tickets').values({ id: ticketId, title, description: 'x', contact_id: w.customer.contactId! }).execute();
     const jobId = (await boss.send('ticket.assign', { ticketId, reason: 'created' }, opts))!;
