@@ -118,6 +118,42 @@ describe('events.subscribe and tickets.history', () => {
     expect(byPattern.events.every((e) => e.type.startsWith('ticket.'))).toBe(true);
   });
 
+  it("a stream following one ticket passes over every other ticket's events and misses none of its own, live or resumed", async () => {
+    const from = await now();
+    const mine = await w.customer.rd.tickets.create.mutate({ title: 'Followed', description: 'x' });
+    const other = await w.customer.rd.tickets.create.mutate({ title: 'Busy neighbour', description: 'x' });
+    const f = follow(w.agent.rd, { lastEventId: from, ticketId: mine.id });
+    await f.until('the creation', (e) => e.length >= 1);
+    // Batches with nothing for this stream advance it without waking it; its own events in between must all come.
+    // Sequential writes give batches of one event; concurrent ones give batches
+    // holding several of this ticket's events, with others arriving mid-send.
+    for (let i = 0; i < 20; i++) {
+      await w.agent.rd.messages.add.mutate({ ticketId: other.id, body: `other ${i}`, internal: true });
+      if (i % 7 === 0) await w.agent.rd.messages.add.mutate({ ticketId: mine.id, body: `mine ${i}`, internal: true });
+    }
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => w.agent.rd.messages.add.mutate({ ticketId: i % 2 ? other.id : mine.id, body: `burst ${round}.${i}`, internal: true })),
+      );
+    }
+    await f.until("all 63 of this ticket's messages", (e) => e.filter((x) => x.type === 'message.created').length >= 63);
+    f.stop();
+    expect(f.events).toEqual((await w.agent.rd.tickets.history.query({ id: mine.id, limit: 100 })).items);
+
+    // Resuming from its last id: the other ticket's events since are passed over, its own next one comes, once.
+    for (let i = 0; i < 10; i++) await w.agent.rd.messages.add.mutate({ ticketId: other.id, body: `later ${i}`, internal: true });
+    await w.agent.rd.messages.add.mutate({ ticketId: mine.id, body: 'mine again', internal: true });
+    const resumed = follow(w.agent.rd, { lastEventId: f.lastId(), ticketId: mine.id });
+    await resumed.until('the one missed', (e) => e.length >= 1);
+    await w.agent.rd.messages.add.mutate({ ticketId: other.id, body: 'after', internal: true });
+    await w.agent.rd.messages.add.mutate({ ticketId: mine.id, body: 'live', internal: true });
+    await resumed.until('the live one', (e) => e.length >= 2);
+    await new Promise((r) => setTimeout(r, 300));
+    resumed.stop();
+    const history = (await w.agent.rd.tickets.history.query({ id: mine.id, limit: 100 })).items;
+    expect([...f.events, ...resumed.events]).toEqual(history);
+  });
+
   it('resumes after lastEventId with exactly the events missed, then goes on live', async () => {
     const from = await now();
     const first = follow(w.agent.rd, { lastEventId: from });

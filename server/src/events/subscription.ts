@@ -42,6 +42,28 @@ export interface StreamDeps {
 
 const REPLAY_PAGE = 500;
 
+/**
+ * Streams share the event loop with requests. Sending is a chain of
+ * promises that never yields to I/O by itself, so a burst (thousands of
+ * events to a hundred streams) would hold the loop for seconds: requests
+ * would queue and new connections time out. Once a turn of the loop has
+ * spent this long sending, every stream waits for the next turn.
+ */
+const TURN_BUDGET_MS = 10;
+let turnStarted: number | null = null;
+function overBudget(): boolean {
+  const now = performance.now();
+  if (turnStarted === null) {
+    turnStarted = now;
+    setImmediate(() => {
+      turnStarted = null;
+    });
+    return false;
+  }
+  return now - turnStarted > TURN_BUDGET_MS;
+}
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 interface Batch {
   from: number;
   to: number;
@@ -116,10 +138,18 @@ export async function* streamEvents(
       if (to <= seen && queue.length === 0) return;
       // Visibility is applied when sending: the caller's role may change meanwhile.
       const mine = events.filter((e) => matches(filter, e));
+      const idle = wake !== null && queue.length === 0;
+      if (mine.length === 0 && idle && seen >= from - 1) {
+        // Nothing for this stream, and it is parked with nothing before this
+        // batch: account for the positions without waking it. (Most streams
+        // follow one ticket; waking each of them for every batch was most of
+        // a busy server's fan-out.)
+        seen = Math.max(seen, to);
+        return;
+      }
       // A burst handed to a subscriber waiting for events is taken whole (the
       // hub's page bounds it); the limit is on what piles up while it is
       // still sending.
-      const idle = wake !== null && queue.length === 0;
       buffered += mine.length;
       queue.push({ from, to, events: mine });
       if (!idle && (buffered > limits.maxBuffered || queue.length > limits.maxBuffered)) {
@@ -189,6 +219,7 @@ export async function* streamEvents(
       readEvents(db, { after: seen, upTo, limit: REPLAY_PAGE, audience, filter }),
     );
     for (const e of events) {
+      if (overBudget()) await nextTurn();
       await recheck();
       if (closed) throw closed;
       yield send(e);
@@ -245,7 +276,9 @@ export async function* streamEvents(
       // attached): read it from the log.
       while (seen < batch.from - 1) yield* fromLog(batch.from - 1);
       for (const e of batch.events) {
-        if (e.position > seen && visibleTo(audience, e)) yield send(e);
+        if (e.position <= seen || !visibleTo(audience, e)) continue;
+        if (overBudget()) await nextTurn();
+        yield send(e);
       }
       seen = Math.max(seen, batch.to);
     }
