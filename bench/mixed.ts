@@ -20,14 +20,18 @@ import { createUser } from '../server/src/routers/users.ts';
 import type { SeedResult } from '../scripts/seed.ts';
 import { startServer } from '../test/helpers/server.ts';
 import { startWorker } from '../test/helpers/worker.ts';
+import { createBoss } from '../worker/src/queues.ts';
 import { fmt, insertTokens, percentile, record, type BenchDb } from './harness.ts';
+import { describeWindow, startMonitor, type LoadView } from './monitor.ts';
 
 const SECONDS = Number(process.env.BENCH_MIXED_SECONDS ?? 600);
 const RATE = Number(process.env.BENCH_MIXED_RATE ?? 100); // agent actions per second, all agents together
 const CREATES = Number(process.env.BENCH_MIXED_CREATES ?? 5); // new tickets per second
 const AGENTS = Number(process.env.BENCH_MIXED_AGENTS ?? 1000);
 const DASHBOARDS = 100; // subscribers to the whole stream of new/assigned/resolved tickets
-const ANCHOR_SECONDS = 60;
+const ANCHOR_SECONDS = Number(process.env.BENCH_MIXED_ANCHOR_SECONDS ?? 60);
+const TRACE = process.env.BENCH_MIXED_TRACE === '1';
+const BURST = Number(process.env.BENCH_MIXED_BURST ?? 0);
 
 const KINDS = ['queue', 'open', 'reply', 'status', 'resolve', 'claim', 'search', 'create'] as const;
 type Kind = (typeof KINDS)[number];
@@ -72,8 +76,50 @@ function pickKind(r: number): Exclude<Kind, 'create'> {
 
 const pickTicket = (a: Agent, i: number) => a.tickets[i % Math.max(1, a.tickets.length)];
 
+/**
+ * The seed leaves its newest open tickets unassigned while every agent has
+ * room, a state a running desk never sits in: the workers assign them all at
+ * once, a burst of thousands of `ticket.assigned` events to every dashboard.
+ * That burst is measured on its own (bench/README.md); here it is let run
+ * out before the subscribers attach, so the window measures steady work.
+ */
+async function warmUp(url: string, q: (text: string) => Promise<pg.QueryResult>) {
+  const started = performance.now();
+  const waiting = async () =>
+    Number(
+      (
+        await q(`select count(*) as n from tickets where assignee_id is null and status = 'open'
+                  and exists (select 1 from users where role = 'agent' and active and open_tickets < capacity)`)
+      ).rows[0].n,
+    );
+  const before = await waiting();
+  const boss = createBoss(url, { max: 1 });
+  boss.on('error', () => {});
+  await boss.start();
+  try {
+    // A job assigns at most 500: send drains until nothing assignable is left.
+    for (let left = before; left > 0 && performance.now() - started < 300_000; left = await waiting()) {
+      await boss.send('ticket.assign', { reason: 'sweep' });
+      do await sleep(200);
+      while (Number((await q(`select count(*) as n from pgboss.job where name = 'ticket.assign' and state in ('created', 'active')`)).rows[0].n) > 0);
+    }
+  } finally {
+    await boss.stop({ graceful: false, close: true });
+  }
+  console.log(`  warm-up: the workers assigned the seed's ${before.toLocaleString('en-US')} waiting tickets in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** An error and its causes: "fetch failed" alone does not say whether a connection timed out or was closed. */
+function causes(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: string; code?: string; cause?: unknown } | undefined; e && parts.length < 5; e = e.cause as typeof e) {
+    parts.push(`${e.message ?? String(e)}${e.code ? ` [${e.code}]` : ''}`);
+  }
+  return parts.join(' ← ');
+}
+
 /** Runs the open-loop schedule for `seconds`; returns latencies per kind and error count. */
-async function drive(driver: Driver, agents: Agent[], seconds: number, onMinute?: (done: number) => void) {
+async function drive(driver: Driver, agents: Agent[], seconds: number, onMinute?: (done: number) => void, live?: LoadView) {
   const lat = new Map<Kind, number[]>(KINDS.map((k) => [k, []]));
   const errors: string[] = [];
   let done = 0;
@@ -87,19 +133,24 @@ async function drive(driver: Driver, agents: Agent[], seconds: number, onMinute?
       .act(kind, agent, n)
       .then(
         () => {
-          lat.get(kind)!.push(performance.now() - t);
+          const ms = performance.now() - t;
+          lat.get(kind)!.push(ms);
+          live?.window.push(ms);
           done++;
         },
         (err: Error) => {
-          if (errors.length < 20) errors.push(`${kind}: ${err.message}`);
+          if (live) live.errors++;
+          if (errors.length < 20) errors.push(`${kind}: ${causes(err)}`);
           else errors.push('');
         },
       )
       .finally(() => {
         agent.busy = false;
         inflight.delete(p);
+        if (live) live.inflight = inflight.size;
       });
     inflight.add(p);
+    if (live) live.inflight = inflight.size;
   };
   const start = performance.now();
   const end = start + seconds * 1000;
@@ -142,10 +193,11 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
   pool.on('error', () => {});
   const q = (text: string, values: unknown[] = []) => pool.query(text, values);
   const seededAgents = seeded.agents.slice(0, AGENTS);
+  const run = Date.now().toString(36); // the load may run again on the same database
   const tokens = await insertTokens(b.db, seededAgents.map((a) => a.id));
   const customers = await Promise.all(
     Array.from({ length: 50 }, async (_, i) => {
-      const u = await createUser(b.db, null, { name: `Customer ${i}`, email: `mixed-customer-${i}@bench.test`, role: 'customer' });
+      const u = await createUser(b.db, null, { name: `Customer ${i}`, email: `mixed-customer-${i}-${run}@bench.test`, role: 'customer' });
       return { id: u.id, contactId: u.contactId!, token: (await issueToken(b.db, u.id, 'bench')).token };
     }),
   );
@@ -238,10 +290,22 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
   await sql`vacuum analyze tickets`.execute(b.db);
 
   // ---- the system --------------------------------------------------------------------
-  const server = await startServer(b.url, { LOG_LEVEL: 'error', DB_POOL_SIZE: '20' });
+  // BENCH_SERVER_NODE_OPTIONS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the server under the load.
+  const server = await startServer(b.url, { LOG_LEVEL: 'error', DB_POOL_SIZE: '20', ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}) });
   const workers = [await startWorker(b.url, { LOG_LEVEL: 'error' }), await startWorker(b.url, { LOG_LEVEL: 'error' })];
   const subs: { unsubscribe(): void }[] = [];
   try {
+    await warmUp(b.url, q);
+    if (BURST > 0) {
+      // BENCH_MIXED_BURST=N: the window opens on N waiting tickets, which the
+      // workers assign at once (N events to every dashboard).
+      await q(
+        `insert into tickets (id, title, description, contact_id)
+         select gen_random_uuid(), 'Burst ' || i, 'Waiting for an agent', $1 from generate_series(1, $2::int) i`,
+        [customers[0]!.contactId, BURST],
+      );
+      console.log(`  burst: ${BURST.toLocaleString('en-US')} waiting tickets for the workers to assign as the load starts`);
+    }
     const agents: Agent[] = seededAgents.map((a, k) => ({
       id: a.id,
       rd: createRelaydeskClient({ url: server.url, token: tokens[k]! }),
@@ -330,13 +394,35 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
     console.log(`  load: ${AGENTS} agents at ${RATE} actions/s, ${CREATES} new tickets/s, ${subs.length} live subscribers, 1 server + 2 workers, ${SECONDS} s`);
     let lastDone = 0;
     let minute = 0;
-    const result = await drive(ours, agents, SECONDS, (done) => {
-      minute++;
-      const m = minute;
-      console.log(`  minute ${m}: ${((done - lastDone) / 60).toFixed(1)} actions/s completed`);
-      lastDone = done;
-      void sample(m, done);
+    // Every 5 s: a window whose actions stalled is printed with what each
+    // process and Postgres were doing at the time (all windows with BENCH_MIXED_TRACE=1).
+    const view: LoadView = { inflight: 0, errors: 0, window: [] };
+    const stalled = (w: { p99: number; errors: number; serverLoop: number | null }) => w.p99 > 1000 || w.errors > 0 || w.serverLoop === null || w.serverLoop > 500;
+    const monitor = startMonitor({
+      view,
+      pool,
+      serverUrl: server.url,
+      pids: { server: server.child.pid!, worker1: workers[0]!.child.pid!, worker2: workers[1]!.child.pid! },
+      onWindow: (w) => {
+        if (TRACE || stalled(w)) console.log(`  ${stalled(w) ? 'STALL ' : ''}t+${w.at - startedAt}s: ${describeWindow(w)}`);
+      },
     });
+    const startedAt = Math.round(performance.now() / 1000);
+    const result = await drive(
+      ours,
+      agents,
+      SECONDS,
+      (done) => {
+        minute++;
+        const m = minute;
+        console.log(`  minute ${m}: ${((done - lastDone) / 60).toFixed(1)} actions/s completed`);
+        lastDone = done;
+        void sample(m, done);
+      },
+      view,
+    );
+    await monitor.stop();
+    const stalls = monitor.windows.filter(stalled);
     await sleep(2000);
     await sample(minute + 1, result.done);
     for (const s of subs) s.unsubscribe();
@@ -353,7 +439,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
       anchor: `offered: ${fmt(RATE + CREATES)} /s (per minute: ${perMinute.length ? `${fmt(Math.min(...perMinute))}–${fmt(Math.max(...perMinute))}` : 'n/a'} /s)`,
       ratio: sustained / (RATE + CREATES),
     });
-    record({
+    if (allRaw.length) record({
       name: 'mixed load, all actions: p99 latency',
       figure: `p50 ${percentile(all, 50).toFixed(1)} ms, p99 ${percentile(all, 99).toFixed(1)} ms`,
       anchor: `raw SQL, same mix and rate: p50 ${percentile(allRaw, 50).toFixed(1)} ms, p99 ${percentile(allRaw, 99).toFixed(1)} ms`,
@@ -370,6 +456,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
         ratio: percentile(rs, 99) / percentile(xs, 99),
       });
     }
+    console.log(`5-second windows with a stall (p99 over 1 s, an error, or the server's event loop blocked over 0.5 s): ${stalls.length} of ${monitor.windows.length}`);
     console.log(`errors: ${errorsN}${errorsN ? ` (first: ${result.errors.filter(Boolean).slice(0, 5).join('; ')})` : ''}; actions skipped because every picked agent was busy: ${result.skipped}`);
     console.log(
       `live: ${received.toLocaleString('en-US')} events delivered to ${subs.length} subscribers; occurred → received p50 ${percentile(delivery, 50)} ms, p99 ${percentile(delivery, 99)} ms`,
