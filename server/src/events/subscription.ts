@@ -142,8 +142,8 @@ export async function* streamEvents(
       if (mine.length === 0 && idle && seen >= from - 1) {
         // Nothing for this stream, and it is parked with nothing before this
         // batch: account for the positions without waking it. (Most streams
-        // follow one ticket; waking each of them for every batch was most of
-        // a busy server's fan-out.)
+        // follow one ticket: resuming every one of them for every batch
+        // spent CPU on nothing.)
         seen = Math.max(seen, to);
         return;
       }
