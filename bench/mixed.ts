@@ -397,6 +397,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
     // Every 5 s: a window whose actions stalled is printed with what each
     // process and Postgres were doing at the time (all windows with BENCH_MIXED_TRACE=1).
     const view: LoadView = { inflight: 0, errors: 0, window: [] };
+    const startedAt = Math.round(performance.now() / 1000);
     const stalled = (w: { p99: number; errors: number; serverLoop: number | null }) => w.p99 > 1000 || w.errors > 0 || w.serverLoop === null || w.serverLoop > 500;
     const monitor = startMonitor({
       view,
@@ -407,7 +408,6 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
         if (TRACE || stalled(w)) console.log(`  ${stalled(w) ? 'STALL ' : ''}t+${w.at - startedAt}s: ${describeWindow(w)}`);
       },
     });
-    const startedAt = Math.round(performance.now() / 1000);
     const result = await drive(
       ours,
       agents,
