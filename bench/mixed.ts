@@ -19,7 +19,7 @@ import { ticketColumns } from '../server/src/queries/tickets.ts';
 import { createUser } from '../server/src/routers/users.ts';
 import type { SeedResult } from '../scripts/seed.ts';
 import { startServer } from '../test/helpers/server.ts';
-import { startWorker } from '../test/helpers/worker.ts';
+import { startWorker, waitFor } from '../test/helpers/worker.ts';
 import { createBoss } from '../worker/src/queues.ts';
 import { fmt, insertTokens, percentile, record, type BenchDb } from './harness.ts';
 import { describeWindow, startMonitor, type LoadView } from './monitor.ts';
@@ -100,8 +100,9 @@ async function warmUp(url: string, q: (text: string) => Promise<pg.QueryResult>)
     // A job assigns at most 500: send drains until nothing assignable is left.
     for (let left = before; left > 0 && performance.now() - started < 300_000; left = await waiting()) {
       await boss.send('ticket.assign', { reason: 'sweep' });
-      do await sleep(200);
-      while (Number((await q(`select count(*) as n from pgboss.job where name = 'ticket.assign' and state in ('created', 'active')`)).rows[0].n) > 0);
+      await waitFor('the assignment jobs to finish', async () =>
+        Number((await q(`select count(*) as n from pgboss.job where name = 'ticket.assign' and state in ('created', 'active')`)).rows[0].n) === 0,
+      120_000);
     }
   } finally {
     await boss.stop({ graceful: false, close: true });
