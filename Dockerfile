@@ -1,5 +1,5 @@
 # One image for every Relaydesk process; the command picks which:
-#   server: node server/src/main.ts   (default)
+#   server: node server/src/api/main.ts   (default)
 #   worker: node worker/src/main.ts
 #   migrate: node scripts/migrate.ts
 # Node 24 runs the TypeScript sources directly (type stripping): no build step.
@@ -26,4 +26,4 @@ USER node
 ENV HOST=0.0.0.0 PORT=3000
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:3000/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
-CMD ["node", "server/src/main.ts"]
+CMD ["node", "server/src/api/main.ts"]

@@ -11,13 +11,13 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { createRelaydeskClient } from '@relaydesk/client';
-import { issueToken } from '../server/src/auth.ts';
-import { createJobs } from '../server/src/jobs.ts';
-import { createTicket } from '../server/src/routers/tickets.ts';
-import { createUser } from '../server/src/routers/users.ts';
-import type { SessionUser } from '../server/src/trpc.ts';
+import { issueToken } from '../server/src/core/users/auth.ts';
+import { createJobs } from '../server/src/core/jobs/send.ts';
+import { createTicket } from '../server/src/core/tickets/create.ts';
+import { createUser } from '../server/src/core/users/create.ts';
+import type { SessionUser } from '../server/src/api/trpc.ts';
 import { startServer } from '../test/helpers/server.ts';
-import { createBoss } from '../worker/src/queues.ts';
+import { createBoss } from '../server/src/core/jobs/boss.ts';
 import { benchDatabase, fmt, report, throughput } from './harness.ts';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 100);

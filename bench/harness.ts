@@ -8,7 +8,7 @@ import { sql, type Kysely } from 'kysely';
 import { uuidv7 } from 'uuidv7';
 import { createDb, migrateToLatest, type Database } from '@relaydesk/db';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
-import { installQueues } from '@relaydesk/worker/queues';
+import { installQueues } from '@relaydesk/server/core/jobs/boss';
 
 export interface BenchDb {
   pg: EmbeddedPostgres;

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import { PgBoss } from 'pg-boss';
 import { startWorker } from '../test/helpers/worker.ts';
-import { createBoss } from '../worker/src/queues.ts';
+import { createBoss } from '../server/src/core/jobs/boss.ts';
 import { benchDatabase, report, type BenchDb } from './harness.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 3000);

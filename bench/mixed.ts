@@ -14,13 +14,13 @@ import fs from 'node:fs';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { createRelaydeskClient, type RelaydeskClient } from '@relaydesk/client';
-import { issueToken } from '../server/src/auth.ts';
-import { ticketColumns } from '../server/src/queries/tickets.ts';
-import { createUser } from '../server/src/routers/users.ts';
+import { issueToken } from '../server/src/core/users/auth.ts';
+import { ticketColumns } from '../server/src/core/tickets/queries.ts';
+import { createUser } from '../server/src/core/users/create.ts';
 import type { SeedResult } from '../scripts/seed.ts';
 import { startServer } from '../test/helpers/server.ts';
 import { startWorker, waitFor } from '../test/helpers/worker.ts';
-import { createBoss } from '../worker/src/queues.ts';
+import { createBoss } from '../server/src/core/jobs/boss.ts';
 import { fmt, insertTokens, percentile, record, type BenchDb } from './harness.ts';
 import { describeWindow, startMonitor, type LoadView } from './monitor.ts';
 

@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { createRelaydeskClient, type RelaydeskClient } from '@relaydesk/client';
 import { seed, type SeedResult } from '../scripts/seed.ts';
-import { ticketColumns } from '../server/src/queries/tickets.ts';
+import { ticketColumns } from '../server/src/core/tickets/queries.ts';
 import { startServer } from '../test/helpers/server.ts';
 import { naiveStats } from '../test/helpers/stats.ts';
 import { benchDatabase, insertTokens, latencyRow, type BenchDb, type LatencyRow } from './harness.ts';

@@ -44,11 +44,11 @@ if (diagnostics.length) {
 const out = path.join(work, 'dist');
 fs.mkdirSync(out, { recursive: true });
 const emitted = (rel: string) => fs.readFileSync(path.join(work, rel), 'utf8');
-const eraseContext = (dts: string) => dts.replaceAll(/import\("@relaydesk\/server\/trpc"\)\.ContextInner/g, 'object');
+const eraseContext = (dts: string) => dts.replaceAll(/import\("[^"]*\/api\/trpc(?:\.ts)?"\)\.ContextInner/g, 'object');
 // The event types are named in the router's type; their module imports
 // nothing, so its declarations ship as they are.
-const eventsModule = /import\("@relaydesk\/server\/events\/types"\)/g;
-const eventsDts = ts.transpileDeclaration(fs.readFileSync(path.join(root, 'server/src/events/types.ts'), 'utf8'), {
+const eventsModule = /import\("[^"]*\/core\/events\/types(?:\.ts)?"\)/g;
+const eventsDts = ts.transpileDeclaration(fs.readFileSync(path.join(root, 'server/src/core/events/types.ts'), 'utf8'), {
   compilerOptions: { isolatedDeclarations: true, declaration: true, strict: true },
 });
 if (eventsDts.diagnostics?.length) {

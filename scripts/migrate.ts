@@ -1,7 +1,7 @@
 // `npm run migrate`: applies migrations to DATABASE_URL and installs the
 // job queues (pg-boss schema `pgboss`).
 import { createDb, migrateToLatest } from '@relaydesk/db';
-import { installQueues } from '@relaydesk/worker/queues';
+import { installQueues } from '@relaydesk/server/core/jobs/boss';
 
 const url = process.env.DATABASE_URL;
 if (!url) {

@@ -19,8 +19,8 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createDb, migrateToLatest } from '@relaydesk/db';
 import { runningEmbeddedUrl, startEmbeddedPostgres } from '@relaydesk/db/embedded';
-import { hashPassword } from '@relaydesk/server/auth';
-import { installQueues } from '@relaydesk/worker/queues';
+import { hashPassword } from '@relaydesk/server/core/users/auth';
+import { installQueues } from '@relaydesk/server/core/jobs/boss';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -80,7 +80,7 @@ interface Template {
 }
 
 function templates(): Template[] {
-  const dir = path.join(root, 'server/src/ai/dataset');
+  const dir = path.join(root, 'server/src/core/ai/dataset');
   return fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.jsonl'))

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDb, migrateToLatest } from '@relaydesk/db';
 import { EmbeddedPostgresError, isAlive, startEmbeddedPostgres, stopOrphanPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
-import { ensureFirstAdmin } from '@relaydesk/server/bootstrap';
-import { loadEnv, startEnv } from '@relaydesk/server/env';
-import { installQueues } from '@relaydesk/worker/queues';
+import { ensureFirstAdmin } from '@relaydesk/server/core/users/bootstrap';
+import { loadEnv, startEnv } from '@relaydesk/server/core/env';
+import { installQueues } from '@relaydesk/server/core/jobs/boss';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = loadEnv(startEnv);
@@ -126,7 +126,7 @@ async function stop(exitCode: number) {
 }
 
 if (stopping) await new Promise(() => {}); // a signal arrived during start-up: stop() is exiting
-const server = run('server', 'server/src/main.ts');
+const server = run('server', 'server/src/api/main.ts');
 run('worker', 'worker/src/main.ts');
 server.on('message', (msg: { type?: string; url?: string }) => {
   if (msg?.type === 'listening') {

@@ -5,15 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import type { RelaydeskEvent } from '@relaydesk/client';
-import { createAiContext, type AiContext } from '../server/src/ai/context.ts';
-import { classifyWithFallback, LlmBreaker } from '../server/src/ai/classify.ts';
-import { BuiltinClassifier, crossValidate, evaluateBuiltin, loadDataset } from '../server/src/ai/classifier.ts';
-import { aiConfigFrom, type AiConfig } from '../server/src/ai/llm.ts';
-import { commonEnv } from '../server/src/env.ts';
-import { createLogger } from '../server/src/logger.ts';
-import { similarResolved } from '../server/src/queries/ai.ts';
-import { suggestClassification } from '../server/src/routers/tickets.ts';
-import { makeTicketAiDraft, offlineDraft } from '../worker/src/jobs/ticket-ai-draft.ts';
+import { createAiContext, type AiContext } from '../server/src/core/ai/context.ts';
+import { classifyWithFallback, LlmBreaker } from '../server/src/core/ai/classify.ts';
+import { BuiltinClassifier, crossValidate, evaluateBuiltin, loadDataset } from '../server/src/core/ai/classifier.ts';
+import { aiConfigFrom, type AiConfig } from '../server/src/core/ai/llm.ts';
+import { commonEnv } from '../server/src/core/env.ts';
+import { createLogger } from '../server/src/core/logger.ts';
+import { similarResolved } from '../server/src/core/ai/queries.ts';
+import { suggestClassification } from '../server/src/core/tickets/suggest.ts';
+import { offlineDraft } from '../server/src/core/ai/draft.ts';
+import { makeTicketAiDraft } from '../worker/src/jobs/ticket-ai-draft.ts';
 import { follow } from './helpers/events.ts';
 import { FAKE_CLASSIFICATION, startFakeGroq, type FakeGroq } from './helpers/fake-groq.ts';
 import { codeOf, errorOf, useWorld } from './helpers/fixtures.ts';
@@ -206,13 +207,13 @@ describe('tickets.suggest', () => {
     expect(e.code).toBe('BAD_REQUEST');
     expect(e.zodIssues?.map((i) => i.path)).toEqual(['description']);
 
-    const offline: AiContext = createAiContext(commonEnv.parse({}));
+    const offline: AiContext = createAiContext(commonEnv.parse({}), w.db);
     const user = { id: w.customer.id, name: 'c', email: w.customer.email, role: 'customer' as const, contactId: w.customer.contactId, tokenId: w.customer.tokenId };
     const r = await suggestClassification(offline, user, { title: 'Cannot log in', description: 'The password reset email never arrives and I am locked out' }, log);
     expect(r.source).toBe('builtin');
     expect(r.category).toBe('account');
 
-    const off = createAiContext(commonEnv.parse({ AI_SUGGEST: 'off' }));
+    const off = createAiContext(commonEnv.parse({ AI_SUGGEST: 'off' }), w.db);
     await expect(suggestClassification(off, user, { description: 'x' }, log)).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
   });
 

@@ -1,6 +1,6 @@
 // Authentication: passwords, tokens, deactivation, and what never leaves the server.
 import { describe, expect, it } from 'vitest';
-import { hashToken } from '../server/src/auth.ts';
+import { hashToken } from '../server/src/core/users/auth.ts';
 import { codeOf, errorOf, useWorld } from './helpers/fixtures.ts';
 
 describe('auth', () => {

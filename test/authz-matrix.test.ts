@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import type { RelaydeskClient, RelaydeskEvent, RouterOutputs } from '@relaydesk/client';
-import { appRouter } from '../server/src/router.ts';
+import { appRouter } from '../server/src/api/router.ts';
 import { follow } from './helpers/events.ts';
 import { codeOf, useWorld, type Actor, type World } from './helpers/fixtures.ts';
 

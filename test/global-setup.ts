@@ -11,7 +11,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createDb, migrateToLatest } from '@relaydesk/db';
 import { startEmbeddedPostgres } from '@relaydesk/db/embedded';
-import { installQueues } from '@relaydesk/worker/queues';
+import { installQueues } from '@relaydesk/server/core/jobs/boss';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -5,9 +5,9 @@ import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from 'uuidv7';
-import type { Jobs } from '../server/src/jobs.ts';
-import { createTicket } from '../server/src/routers/tickets.ts';
-import { createBoss } from '../worker/src/queues.ts';
+import type { Jobs } from '../server/src/core/jobs/send.ts';
+import { createTicket } from '../server/src/core/tickets/create.ts';
+import { createBoss } from '../server/src/core/jobs/boss.ts';
 import { useWorld, type Actor } from './helpers/fixtures.ts';
 import { startWorker, waitFor, type WorkerProcess } from './helpers/worker.ts';
 

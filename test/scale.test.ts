@@ -8,7 +8,7 @@ import { sql, type Kysely } from 'kysely';
 import { uuidv7 } from 'uuidv7';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '@relaydesk/db';
-import { rollUpTicketCounts } from '../worker/src/maintenance.ts';
+import { rollUpTicketCounts } from '../server/src/core/tickets/counts.ts';
 import { seed } from '../scripts/seed.ts';
 import { useWorld } from './helpers/fixtures.ts';
 import { naiveStats } from './helpers/stats.ts';

@@ -9,6 +9,7 @@ import * as customerEvents from './migrations/2026_11_21_0004_customer_events.ts
 import * as aiDrafts from './migrations/2026_11_21_0005_ai_drafts.ts';
 import * as webhooks from './migrations/2026_11_21_0006_webhooks.ts';
 import * as ticketCounts from './migrations/2026_11_21_0007_ticket_counts.ts';
+import * as rateLimits from './migrations/2026_12_02_0008_rate_limits.ts';
 
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_init': init,
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_0005_ai_drafts': aiDrafts,
   '2026_11_21_0006_webhooks': webhooks,
   '2026_11_21_0007_ticket_counts': ticketCounts,
+  '2026_12_02_0008_rate_limits': rateLimits,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

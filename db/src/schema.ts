@@ -172,6 +172,13 @@ export interface TicketCountsTable {
   open: ColumnType<number, number, number>;
 }
 
+/** Rate-limit counters (rate-limiter-flexible's Postgres layout): `expire` is epoch ms. */
+export interface RateLimitsTable {
+  key: string;
+  points: number;
+  expire: number | null;
+}
+
 export interface Database {
   contacts: ContactsTable;
   users: UsersTable;
@@ -185,6 +192,7 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   webhook_dispatch: WebhookDispatchTable;
   ticket_counts: TicketCountsTable;
+  rate_limits: RateLimitsTable;
 }
 
 export type Contact = Selectable<ContactsTable>;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createDb, migrateToLatest } from '@relaydesk/db';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
-import { installQueues } from '../../worker/src/queues.ts';
+import { installQueues } from '../../server/src/core/jobs/boss.ts';
 
 export interface OwnCluster {
   readonly url: string;

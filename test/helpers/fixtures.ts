@@ -2,8 +2,8 @@
 // with SDK clients. Users are made with the server's own functions.
 import { afterAll, beforeAll } from 'vitest';
 import { createRelaydeskClient, type RelaydeskClient } from '@relaydesk/client';
-import { issueToken } from '../../server/src/auth.ts';
-import { createUser } from '../../server/src/routers/users.ts';
+import { issueToken } from '../../server/src/core/users/auth.ts';
+import { createUser } from '../../server/src/core/users/create.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { startServer, type ServerProcess } from './server.ts';
 

@@ -1,4 +1,4 @@
-// A real server process (node server/src/main.ts) on a free port.
+// A real server process (node server/src/api/main.ts) on a free port.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ export interface ServerProcess {
 }
 
 export async function startServer(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'server/src/main.ts')], {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'server/src/api/main.ts')], {
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -2,19 +2,19 @@
 // the load needs: they share every queue through pg-boss (SKIP LOCKED), and
 // each job's effect happens once.
 import { createDb } from '@relaydesk/db';
-import { loadEnv, workerEnv } from '@relaydesk/server/env';
-import { startSequencer } from '@relaydesk/server/events/sequencer';
-import { brief, createLogger } from '@relaydesk/server/logger';
-import { builtinClassifier } from '@relaydesk/server/ai/classifier';
-import { createAiContext } from '@relaydesk/server/ai/context';
+import { loadEnv, workerEnv } from '@relaydesk/server/core/env';
+import { startSequencer } from '@relaydesk/server/core/events/sequencer';
+import { brief, createLogger } from '@relaydesk/server/core/logger';
+import { builtinClassifier } from '@relaydesk/server/core/ai/classifier';
+import { createAiContext } from '@relaydesk/server/core/ai/context';
 import { makeTicketAiDraft } from './jobs/ticket-ai-draft.ts';
 import { ticketAssign } from './jobs/ticket-assign.ts';
 import { makeTicketClassify } from './jobs/ticket-classify.ts';
 import { makeWebhookDeliver, runWebhookDeadLetters } from './jobs/webhook-deliver.ts';
-import { webhookConfigFrom } from '@relaydesk/server/webhooks/config';
+import { webhookConfigFrom } from '@relaydesk/server/core/webhooks/config';
 import { startMaintenance } from './maintenance.ts';
 import { startDispatcher } from './webhook-dispatch.ts';
-import { createBoss, ensureQueues } from './queues.ts';
+import { createBoss, ensureQueues } from '@relaydesk/server/core/jobs/boss';
 import { runJobs } from './runner.ts';
 import { startWorkerMetrics, workerMetrics } from './metrics.ts';
 
@@ -51,7 +51,7 @@ if (env.AUTO_ASSIGN) {
 // AI jobs: LLM calls wait on the network, not the CPU, so a batch runs in
 // parallel. One breaker per process: after Groq fails, jobs answer from the
 // built-in fallback at once for a while instead of each waiting out a timeout.
-const ai = createAiContext(env);
+const ai = createAiContext(env, db);
 if (env.AI_CLASSIFY !== 'off') {
   const trained = performance.now();
   const model = builtinClassifier();

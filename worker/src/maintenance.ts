@@ -1,16 +1,9 @@
-// Periodic upkeep any worker may run: folds the ticket-count deltas into the
-// counts that `tickets.stats` reads (see the ticket-counts migration). The
-// roll-up takes a try-lock, so with many workers one does the work and the
-// others return at once.
-import { sql, type Kysely } from 'kysely';
+// Periodic upkeep any worker may run: the ticket-count roll-up (see the
+// core's tickets/counts.ts), every few seconds.
+import type { Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
-import { brief, type Logger } from '@relaydesk/server/logger';
-
-/** Folds pending ticket-count deltas; returns how many delta rows it moved. */
-export async function rollUpTicketCounts(db: Kysely<Database>): Promise<number> {
-  const { rows } = await sql<{ moved: number }>`select relaydesk_roll_up_ticket_counts() as moved`.execute(db);
-  return Number(rows[0]!.moved);
-}
+import { brief, type Logger } from '@relaydesk/server/core/logger';
+import { rollUpTicketCounts } from '@relaydesk/server/core/tickets/counts';
 
 export interface Maintenance {
   stop(): Promise<void>;

@@ -2,7 +2,7 @@
 // Served on WORKER_METRICS_PORT when set (each worker its own port).
 import http from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Logger } from '@relaydesk/server/logger';
+import type { Logger } from '@relaydesk/server/core/logger';
 
 export function workerMetrics() {
   const registry = new Registry();

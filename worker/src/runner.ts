@@ -6,9 +6,9 @@ import type { JobResult, JobWithMetadata, PgBoss } from 'pg-boss';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { Database } from '@relaydesk/db';
-import { AppError } from '@relaydesk/server/errors';
-import type { Logger } from '@relaydesk/server/logger';
-import { QUEUE_POLICIES, type QueueName } from './queues.ts';
+import { AppError, RetryLater } from '@relaydesk/server/core/errors';
+import type { Logger } from '@relaydesk/server/core/logger';
+import { QUEUE_POLICIES, type QueueName } from '@relaydesk/server/core/jobs/catalogue';
 
 export interface JobContext {
   db: Kysely<Database>;
@@ -21,14 +21,6 @@ export interface JobDefinition<S extends z.ZodType> {
   queue: QueueName;
   schema: S;
   handle(data: z.infer<S>, ctx: JobContext): Promise<void>;
-}
-
-/**
- * An expected failure the handler has already recorded (a webhook receiver
- * that is down): retried on the job's schedule, logged at debug only.
- */
-export class RetryLater extends Error {
-  override name = 'RetryLater';
 }
 
 export const defineJob = <S extends z.ZodType>(def: JobDefinition<S>) => def;

@@ -1,0 +1,94 @@
+// `npm run server`: one API server process against DATABASE_URL.
+import type { AddressInfo } from 'node:net';
+import { createDb } from '@relaydesk/db';
+import { createBoss, ensureQueues } from '../core/jobs/boss.ts';
+import { createAiContext } from '../core/ai/context.ts';
+import { builtinClassifier } from '../core/ai/classifier.ts';
+import { createApp } from './app.ts';
+import { EventHub } from './events/hub.ts';
+import { startSequencer } from '../core/events/sequencer.ts';
+import { createJobs } from '../core/jobs/send.ts';
+import { loadEnv, serverEnv } from '../core/env.ts';
+import { brief, createLogger } from '../core/logger.ts';
+import { webhookConfigFrom } from '../core/webhooks/config.ts';
+
+const env = loadEnv(serverEnv);
+const log = createLogger('server', env.LOG_LEVEL);
+const db = createDb(env.DATABASE_URL, {
+  max: env.DB_POOL_SIZE,
+  applicationName: 'relaydesk-server',
+  onError: (err) => log.warn({ err: brief(err) }, 'idle database connection lost'),
+});
+
+// The server only sends jobs and reads queue stats: workers run maintenance.
+const boss = createBoss(env.DATABASE_URL, { max: 2, applicationName: 'relaydesk-server-boss', supervise: false });
+boss.on('error', (err) => log.warn({ err: brief(err) }, 'pg-boss error'));
+const jobs = createJobs(
+  boss,
+  env.AUTO_ASSIGN,
+  async () => {
+    await boss.start();
+    await ensureQueues(boss);
+  },
+  { classify: env.AI_CLASSIFY !== 'off' },
+);
+const ai = createAiContext(env, db);
+// Trained now (a fraction of a second), so the first suggestion does not wait for it.
+if (env.AI_SUGGEST !== 'off') builtinClassifier();
+// Started now when the database answers; otherwise on the first send, so a
+// server booted during a database outage recovers by itself.
+await jobs.ready().catch((err) => log.warn({ err: brief(err) }, 'pg-boss could not start yet; retrying on first use'));
+
+// Every server tails the event log for its own subscribers; one process in
+// the deployment (server or worker) is elected to sequence it.
+const hub = new EventHub({ db, connectionString: env.DATABASE_URL, log });
+hub.start();
+const sequencer = startSequencer({ db, connectionString: env.DATABASE_URL, log });
+
+const app = createApp({
+  db,
+  log,
+  jobs,
+  metricsToken: env.METRICS_TOKEN,
+  hub,
+  ai,
+  webhooks: webhookConfigFrom(env),
+  streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER, stuckMs: env.EVENTS_SUBSCRIBER_STUCK_MS },
+});
+const server = app.listen(env.PORT, env.HOST);
+server.on('error', (err: NodeJS.ErrnoException) => {
+  const why = err.code === 'EADDRINUSE' ? `port ${env.PORT} on ${env.HOST} is already in use; set PORT to a free port` : err.message;
+  log.fatal({ err }, why);
+  console.error(`Server failed to start: ${why}`);
+  process.exit(1);
+});
+server.on('listening', () => {
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${port}`;
+  log.info({ url }, 'server listening');
+  process.send?.({ type: 'listening', url, port });
+});
+
+let stopping = false;
+async function shutdown(reason: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ reason }, 'shutting down');
+  // Stop accepting, let in-flight requests finish (bounded), then close the pool.
+  const force = setTimeout(() => server.closeAllConnections(), 10_000);
+  force.unref();
+  // Open event streams end with a code clients retry: they resume on another server.
+  await hub.stop(new Error('the server is shutting down; reconnect with lastEventId to resume'));
+  server.close();
+  server.closeIdleConnections();
+  await new Promise((r) => server.once('close', r));
+  await sequencer.stop();
+  await boss.stop({ graceful: false, close: true }).catch(() => {});
+  await db.destroy();
+  log.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+// Started by `npm start`: if the supervisor dies, do not outlive it.
+process.on('disconnect', () => void shutdown('supervisor gone'));

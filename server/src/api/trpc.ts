@@ -1,0 +1,144 @@
+// The only initTRPC of the server: context, error formatting, and the
+// procedure builders that enforce authentication and roles.
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { Kysely } from 'kysely';
+import type { Database, Role } from '@relaydesk/db';
+import type { SessionUser } from '../core/caller.ts';
+import { AppError, fromPgError } from '../core/errors.ts';
+import type { EventHub } from './events/hub.ts';
+import type { StreamLimits } from './events/subscription.ts';
+import type { AiContext } from '../core/ai/context.ts';
+import type { LoginLimits } from '../core/users/login.ts';
+import type { Jobs } from '../core/jobs/send.ts';
+import type { Logger } from '../core/logger.ts';
+import type { WebhookConfig } from '../core/webhooks/config.ts';
+
+export type { SessionUser };
+
+export interface ContextInner {
+  db: Kysely<Database>;
+  /** Sends jobs inside a write's transaction. */
+  jobs: Jobs;
+  log: Logger;
+  user: SessionUser | null;
+  /** Client address, for rate limits. */
+  ip: string;
+  /** A token was sent but is unknown, revoked, or its user is deactivated. */
+  invalidToken?: boolean;
+  /** The process's event hub, where live events are served. */
+  events?: { hub: EventHub; limits: StreamLimits };
+  /** Drops the caller's connection (a stream whose client stopped reading). */
+  disconnect?: () => void;
+  /** AI configuration and the AI rate limits. */
+  ai: AiContext;
+  /** Failed-login counters, shared by every server process. */
+  loginLimits: LoginLimits;
+  /** Where webhooks may point, and their retry schedule. */
+  webhooks: WebhookConfig;
+}
+
+/** The context without HTTP: tests and scripts use it with `createCaller`. */
+export function createContextInner(opts: ContextInner): ContextInner {
+  return opts;
+}
+
+export type Context = ContextInner;
+
+interface Issue {
+  path: PropertyKey[] | ReadonlyArray<PropertyKey | { key: PropertyKey }>;
+  message: string;
+  code?: string;
+}
+
+function issuesOf(cause: unknown): Issue[] | undefined {
+  const issues = (cause as { issues?: unknown } | undefined)?.issues;
+  return Array.isArray(issues) ? (issues as Issue[]) : undefined;
+}
+
+const pathOf = (issue: Issue) =>
+  issue.path.map((p) => (typeof p === 'object' && p !== null && 'key' in p ? String(p.key) : String(p))).join('.');
+
+const t = initTRPC.context<Context>().create({
+  sse: {
+    // Keeps idle streams alive through proxies; a client that hears nothing
+    // for 30 s reconnects (and resumes from its last id).
+    ping: { enabled: true, intervalMs: 10_000 },
+    client: { reconnectAfterInactivityMs: 30_000 },
+  },
+  errorFormatter({ shape, error }) {
+    const issues = error.code === 'BAD_REQUEST' ? issuesOf(error.cause) : undefined;
+    const appError = error.cause instanceof AppError ? error.cause : undefined;
+    const zodIssues = issues?.map((i) => ({ path: pathOf(i), message: i.message, code: i.code ?? 'invalid' }));
+    // Whatever path an internal error took, its text (SQL, addresses) stays on the server.
+    const message =
+      error.code === 'INTERNAL_SERVER_ERROR' ? 'internal error' : zodIssues ? zodIssues.map((i) => `${i.path || 'input'}: ${i.message}`).join('; ') : shape.message;
+    return {
+      message,
+      code: shape.code,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        /** The input field the error is about, when there is one. */
+        field: appError?.field ?? (zodIssues?.[0]?.path || undefined),
+        zodIssues,
+      },
+    };
+  },
+});
+
+const toTrpcCode = {
+  BAD_REQUEST: 'BAD_REQUEST',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  CONFLICT: 'CONFLICT',
+  TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
+  PRECONDITION_FAILED: 'PRECONDITION_FAILED',
+  UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  INTERNAL: 'INTERNAL_SERVER_ERROR',
+} as const;
+
+/** Maps AppErrors and input-caused Postgres errors to tRPC errors; logs the rest. */
+const errorMapping = t.middleware(async ({ ctx, next, path }) => {
+  const result = await next();
+  if (!result.ok) {
+    const cause = result.error.cause ? fromPgError(result.error.cause) : undefined;
+    if (cause instanceof AppError) {
+      result.error = new TRPCError({ code: toTrpcCode[cause.code], message: cause.message, cause });
+    } else if (result.error.code === 'INTERNAL_SERVER_ERROR') {
+      ctx.log.error({ err: result.error.cause ?? result.error, path }, 'procedure failed');
+      // Never send internals (SQL, stack) to the caller.
+      result.error = new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'internal error' });
+    }
+  }
+  return result;
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const publicProcedure = t.procedure.use(errorMapping);
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.user) {
+    throw new TRPCError({
+      code: 'UNAUTHORIZED',
+      message: ctx.invalidToken
+        ? 'the API token is invalid, revoked, or its user is deactivated'
+        : 'an API token is required (Authorization: Bearer <token>)',
+    });
+  }
+  return next({ ctx: { ...ctx, user: ctx.user } });
+});
+
+export function roleProcedure(...roles: Role[]) {
+  return authedProcedure.use(({ ctx, next }) => {
+    if (!roles.includes(ctx.user.role)) {
+      throw new TRPCError({ code: 'FORBIDDEN', message: `requires role ${roles.join(' or ')}` });
+    }
+    return next();
+  });
+}
+
+export const staffProcedure = roleProcedure('admin', 'agent');
+export const adminProcedure = roleProcedure('admin');
