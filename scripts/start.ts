@@ -69,8 +69,12 @@ try {
     const applied = await migrateToLatest(db);
     if (applied.length) say(`migrations applied: ${applied.join(', ')}`);
     await installQueues(databaseUrl);
-    const tokenFile = await ensureFirstAdmin(db, dataDir);
-    if (tokenFile) say(`first boot: created admin@relaydesk.local; its API token is in ${path.relative(process.cwd(), tokenFile)}`);
+    const admin = await ensureFirstAdmin(db, { dataDir, email: env.RELAYDESK_ADMIN_EMAIL, password: env.RELAYDESK_ADMIN_PASSWORD });
+    if (admin) {
+      say(`first boot: created the admin ${admin.email}; its API token is in ${path.relative(process.cwd(), admin.tokenFile)}`);
+      // Printed once, here; only its hash is stored.
+      if (admin.generatedPassword) say(`its password (shown once, change it with npm run admin -- reset-password): ${admin.generatedPassword}`);
+    }
   } finally {
     await db.destroy();
   }

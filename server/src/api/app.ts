@@ -34,7 +34,22 @@ export interface AppDeps {
   ai?: AiContext;
   /** Webhook settings. Default: the defaults of the environment variables. */
   webhooks?: WebhookConfig;
+  /** Request handling: logs, deadline, CORS, proxies. Default: the environment variables' defaults. */
+  http?: Partial<HttpOptions>;
 }
+
+export interface HttpOptions {
+  /** LOG_REQUESTS: per-request log lines. */
+  logRequests: 'all' | 'errors' | 'off';
+  /** REQUEST_TIMEOUT_MS: a request's deadline. */
+  requestTimeoutMs: number;
+  /** CORS_ORIGINS. */
+  corsOrigins: string[];
+  /** TRUST_PROXY: '' (none), a hop count, or comma-separated addresses. */
+  trustProxy: string;
+}
+
+const defaultHttp: HttpOptions = { logRequests: 'all', requestTimeoutMs: 5000, corsOrigins: [], trustProxy: '' };
 
 export function createApp({
   db,
@@ -45,7 +60,9 @@ export function createApp({
   streamLimits,
   ai = createAiContext(commonEnv.parse({}), db),
   webhooks = webhookConfigFrom(commonEnv.parse({})),
+  http: httpOverrides,
 }: AppDeps): express.Express {
+  const http: HttpOptions = { ...defaultHttp, ...httpOverrides };
   const loginLimits = createLoginLimits(db);
   const events = hub ? { hub, limits: { ...defaultStreamLimits, ...streamLimits } } : undefined;
   const app = express();

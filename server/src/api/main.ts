@@ -53,7 +53,8 @@ const app = createApp({
   hub,
   ai,
   webhooks: webhookConfigFrom(env),
-  streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER, stuckMs: env.EVENTS_SUBSCRIBER_STUCK_MS },
+  streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER, stuckMs: env.EVENTS_SUBSCRIBER_STUCK_MS, perToken: env.EVENTS_STREAMS_PER_TOKEN },
+  http: { logRequests: env.LOG_REQUESTS, requestTimeoutMs: env.REQUEST_TIMEOUT_MS, corsOrigins: env.CORS_ORIGINS, trustProxy: env.TRUST_PROXY },
 });
 const server = app.listen(env.PORT, env.HOST);
 server.on('error', (err: NodeJS.ErrnoException) => {

@@ -1,5 +1,8 @@
 // Process configuration, parsed once at boot. A bad value stops the process
-// with one line naming the variable.
+// with one line naming the variable. A `.env` file in the working directory
+// is read first when there is one (Node's own loader); the real environment
+// wins over it.
+import fs from 'node:fs';
 import { z } from 'zod';
 
 const bool = z
@@ -67,6 +70,14 @@ export const commonEnv = z.object({
     .transform((v) => v === 'true' || v === '1'),
   /** Connections per process. Default 10. */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** The first admin, created on the first boot of an empty database by any process. Default admin@relaydesk.local. */
+  RELAYDESK_ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email({ message: 'must be an email address' })).default('admin@relaydesk.local'),
+  /** The first admin's password; when unset, one is generated and printed once. At least 10 characters. */
+  RELAYDESK_ADMIN_PASSWORD: z.string().min(10, 'must be at least 10 characters').max(256).optional(),
+  /** Where the first admin's API token is written (and, under npm start, the embedded Postgres). Default .data. */
+  RELAYDESK_DATA_DIR: z.string().min(1).default('.data'),
+  /** Webhook deliveries and their attempts are kept this many days, then pruned by a worker job. Default 30. */
+  WEBHOOK_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
 });
 
 export const serverEnv = commonEnv.extend({
@@ -77,8 +88,25 @@ export const serverEnv = commonEnv.extend({
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Events one subscriber may have waiting before it is closed as too slow (it resumes from its last id). */
   EVENTS_SUBSCRIBER_BUFFER: z.coerce.number().int().min(10).max(1_000_000).default(2000),
-  /** How long (ms) a subscriber that fell behind may take to catch up from the log before it is let go. */
+  /** How long (ms) a subscriber that fell behind, or reads nothing, may stay so before it is let go. */
   EVENTS_SUBSCRIBER_STUCK_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** Concurrent live streams one token may hold. Default 20. */
+  EVENTS_STREAMS_PER_TOKEN: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Per-request log lines: all, errors (4xx/5xx only) or off. Default all. */
+  LOG_REQUESTS: z.enum(['all', 'errors', 'off']).default('all'),
+  /** Bound on a request and its statements, in ms; past it: 503 with Retry-After. Default 5000. */
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  /** Comma-separated origins allowed to call the API from a browser. Default none. */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.url().refine((o) => new URL(o).origin === o, 'must be origins like https://app.example.com'))),
+  /** Hops (a number) or addresses (comma-separated) whose X-Forwarded-For is believed. Default none. */
+  TRUST_PROXY: z
+    .string()
+    .default('')
+    .refine((v) => v === '' || /^\d+$/.test(v) || v.split(',').every((a) => a.trim().length > 0), 'must be a hop count or a list of addresses'),
 });
 export type ServerEnv = z.infer<typeof serverEnv>;
 
@@ -91,7 +119,6 @@ export type WorkerEnv = z.infer<typeof workerEnv>;
 
 export const startEnv = serverEnv.extend({
   DATABASE_URL: postgresUrl.optional(),
-  RELAYDESK_DATA_DIR: z.string().min(1).default('.data'),
   RELAYDESK_PG_PORT: z.coerce.number().int().min(0).max(65535).default(54329),
 });
 export type StartEnv = z.infer<typeof startEnv>;
@@ -100,8 +127,21 @@ const hints: Record<string, string> = {
   DATABASE_URL: ' (run `npm start` for an embedded Postgres, or point it at yours)',
 };
 
-/** Parses `env` or exits the process with one line per bad variable. */
+/**
+ * Reads `./.env` into process.env when it exists; variables already set in
+ * the environment keep their value. Idempotent.
+ */
+export function loadDotEnv(file = '.env'): void {
+  if (!fs.existsSync(file)) return;
+  const before = { ...process.env };
+  process.loadEnvFile(file);
+  // Node's loader keeps existing values too; restated so it holds whatever its version.
+  Object.assign(process.env, before);
+}
+
+/** Parses `env` (with `.env` read first) or exits the process with one line per bad variable. */
 export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  if (env === process.env) loadDotEnv();
   // Empty strings mean "unset", as in most .env tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const parsed = schema.safeParse(cleaned);

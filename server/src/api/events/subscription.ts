@@ -26,11 +26,13 @@ export interface StreamLimits {
   maxBuffered: number;
   /** How often an open stream rechecks its token (also on every token or user change). */
   recheckMs: number;
-  /** How long a subscriber may stay behind (reading from the log) before it is let go. */
+  /** How long a subscriber may stay behind (reading from the log), or read nothing, before it is let go. */
   stuckMs: number;
+  /** Concurrent streams one token may hold. */
+  perToken: number;
 }
 
-export const defaultStreamLimits: StreamLimits = { maxBuffered: 2000, recheckMs: 15_000, stuckMs: 30_000 };
+export const defaultStreamLimits: StreamLimits = { maxBuffered: 2000, recheckMs: 15_000, stuckMs: 30_000, perToken: 20 };
 
 export interface StreamDeps {
   db: Kysely<Database>;
