@@ -10,6 +10,13 @@ export interface CreateDbOptions {
   applicationName?: string;
   /** Called for idle-client errors (e.g. Postgres restarting); default ignores. */
   onError?: (err: Error) => void;
+  /**
+   * Bound on every statement, in ms: Postgres cancels it past this
+   * (statement_timeout), and the client gives up on it a moment later even
+   * if Postgres does not answer at all (a frozen server), as it does on
+   * getting a connection. Unset: no bound (workers, migrations, the seed).
+   */
+  statementTimeoutMs?: number;
 }
 
 export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
@@ -17,8 +24,9 @@ export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
     connectionString: url,
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'relaydesk',
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: opts.statementTimeoutMs ? Math.min(10_000, opts.statementTimeoutMs) : 10_000,
     idleTimeoutMillis: 30_000,
+    ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs, query_timeout: opts.statementTimeoutMs + 250 } : {}),
   });
   // Without a listener an idle client's error (server restart) crashes the process.
   pool.on('error', opts.onError ?? (() => {}));

@@ -1,8 +1,9 @@
 // Periodic upkeep any worker may run: the ticket-count roll-up (see the
-// core's tickets/counts.ts), every few seconds.
+// core's tickets/counts.ts) every few seconds, and expired rate-limit counters.
 import type { Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import { brief, type Logger } from '@relaydesk/server/core/logger';
+import { pruneRateLimits } from '@relaydesk/server/core/rate-limit';
 import { rollUpTicketCounts } from '@relaydesk/server/core/tickets/counts';
 
 export interface Maintenance {
@@ -16,9 +17,11 @@ export function startMaintenance(opts: { db: Kysely<Database>; log: Logger; inte
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
   const loop = (async () => {
-    while (!stopped) {
+    for (let pass = 0; !stopped; pass++) {
       try {
         await rollUpTicketCounts(opts.db);
+        // Expired rate-limit counters, about every 5 minutes.
+        if (pass % 60 === 0) await pruneRateLimits(opts.db);
         if (failing) opts.log.info('maintenance: ticket-count roll-up recovered');
         failing = false;
       } catch (err) {

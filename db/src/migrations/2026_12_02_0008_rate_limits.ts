@@ -8,10 +8,16 @@ import { sql, type Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create unlogged table rate_limits (
-      key varchar(255) primary key,
+      key text primary key,
       points integer not null default 0,
       expire bigint
     )`.execute(db);
+  // tickets.claim wrote its ticket.assigned events without the requester
+  // until now: give them their ticket's contact, as every other path records it.
+  await sql`
+    update events e set contact_id = t.contact_id
+      from tickets t
+     where e.ticket_id = t.id and e.contact_id is null and e.type = 'ticket.assigned'`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

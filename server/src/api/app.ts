@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import * as trpcExpress from '@trpc/server/adapters/express';
+import cors from 'cors';
 import express from 'express';
 import type { Kysely } from 'kysely';
 import { pinoHttp } from 'pino-http';
@@ -16,7 +17,7 @@ import type { Jobs } from '../core/jobs/send.ts';
 import type { Logger } from '../core/logger.ts';
 import { appRouter } from './router.ts';
 import { checkHealth } from '../core/health.ts';
-import { isConnectionError } from '../core/errors.ts';
+import { AppError, isConnectionError, UNAVAILABLE_RETRY_AFTER_S } from '../core/errors.ts';
 import { createServerMetrics } from './metrics.ts';
 import { createContextInner } from './trpc.ts';
 import { webhookConfigFrom, type WebhookConfig } from '../core/webhooks/config.ts';
@@ -67,7 +68,8 @@ export function createApp({
   const events = hub ? { hub, limits: { ...defaultStreamLimits, ...streamLimits } } : undefined;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Whose X-Forwarded-For is believed for the client's address (rate limits): nobody's by default.
+  app.set('trust proxy', trustProxySetting(http.trustProxy));
 
   app.use(
     pinoHttp({
@@ -80,33 +82,59 @@ export function createApp({
       },
       // A 4xx is the caller's mistake, not the server's: info, not warn.
       // 503 is the database being away (and says so): a warning, not a fault of ours.
-      customLogLevel: (_req, res, err) => (res.statusCode === 503 ? 'warn' : err || res.statusCode >= 500 ? 'error' : 'info'),
+      customLogLevel: (_req, res, err) => {
+        if (http.logRequests === 'errors' && !err && res.statusCode < 400) return 'silent';
+        return res.statusCode === 503 ? 'warn' : err || res.statusCode >= 500 ? 'error' : 'info';
+      },
       serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        // Never a query string's values (tRPC's `input`, a token, a password) nor anything token-shaped.
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: safeUrl(req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       // Health checks every few seconds would drown the log.
-      autoLogging: { ignore: (req) => req.url === '/health' },
+      autoLogging: http.logRequests === 'off' ? false : { ignore: (req) => req.url === '/health' },
     }),
   );
+
+  app.use((_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  // Browsers may call the API only from CORS_ORIGINS; a preflight always answers 204
+  // (without the allow headers when the origin is not listed, so the browser refuses).
+  app.use(
+    cors({
+      origin: http.corsOrigins,
+      methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'trpc-accept', 'x-request-id', 'last-event-id', 'idempotency-key', 'if-match'],
+      exposedHeaders: ['retry-after', 'x-request-id', 'www-authenticate'],
+      maxAge: 600,
+      optionsSuccessStatus: 204,
+    }),
+  );
+  app.use((req, res, next) => {
+    if (req.method === 'OPTIONS') res.status(204).end();
+    else next();
+  });
 
   const metrics = createServerMetrics(jobs, hub);
   const procedures = new Set(Object.keys(appRouter._def.procedures));
   app.get('/metrics', async (req, res) => {
     if (metricsToken && bearerToken(req.headers.authorization) !== metricsToken) {
-      res.status(401).type('text/plain').send('metrics need Authorization: Bearer <METRICS_TOKEN>\n');
+      res.status(401).setHeader('WWW-Authenticate', 'Bearer realm="relaydesk-metrics"').type('text/plain').send('metrics need Authorization: Bearer <METRICS_TOKEN>\n');
       return;
     }
     try {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     } catch (err) {
       log.warn({ err }, 'metrics collection failed');
-      res.status(503).type('text/plain').send('metrics unavailable: database unreachable\n');
+      res.status(503).setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S)).type('text/plain').send('metrics unavailable: database unreachable\n');
     }
   });
 
   app.get('/health', async (_req, res) => {
     const health = await checkHealth(db);
+    if (health.db !== 'up') res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
     res.status(health.db === 'up' ? 200 : 503).json(health);
   });
 
@@ -115,6 +143,23 @@ export function createApp({
     // Only known procedure names become labels: a label per made-up path would grow without bound.
     const path = req.path.slice(1).split(',').map((p) => (procedures.has(p) ? p : 'unknown')).join(',');
     res.once('finish', () => metrics.observe(path, res.statusCode, (performance.now() - started) / 1000));
+    next();
+  });
+  // Every call has a deadline: past it the caller gets 503 with Retry-After at
+  // once, whatever the handler is still waiting on (a frozen database holds a
+  // connection's query forever), and what the handler writes later is dropped.
+  app.use('/trpc', (req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    if (isEventStream(req)) {
+      next();
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (res.headersSent) res.destroy();
+      else sendUnavailable(req, res, `no answer within ${http.requestTimeoutMs} ms; try again shortly`);
+    }, http.requestTimeoutMs);
+    timer.unref();
+    res.once('close', () => clearTimeout(timer));
     next();
   });
   // Event streams: tell EventSource clients to reconnect after 1 s (the
@@ -142,6 +187,15 @@ export function createApp({
       maxBatchSize: 50,
       // Queries may come as POST (the SDK sends them so): long inputs don't fit in a URL.
       allowMethodOverride: true,
+      responseMeta({ ctx, errors }) {
+        const headers: Record<string, string> = {};
+        const retryAfter = Math.max(0, ...errors.map(retryAfterOf));
+        if (retryAfter > 0) headers['retry-after'] = String(retryAfter);
+        if (errors.some((e) => e.code === 'UNAUTHORIZED')) {
+          headers['www-authenticate'] = ctx?.invalidToken ? 'Bearer realm="relaydesk", error="invalid_token"' : 'Bearer realm="relaydesk"';
+        }
+        return { headers };
+      },
       async createContext({ req, res }) {
         const token = bearerToken(req.headers.authorization);
         let user: Awaited<ReturnType<typeof userForToken>> = null;
@@ -149,7 +203,7 @@ export function createApp({
           user = token ? await userForToken(db, token) : null;
         } catch (err) {
           if (!isConnectionError(err)) throw err;
-          throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable; try again shortly' });
+          throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable; try again shortly', cause: new AppError('UNAVAILABLE', 'the database is unavailable', { cause: err }) });
         }
         const reqLog = req.log.child({ userId: user?.id });
         // A token that was sent but is unknown, revoked or belongs to a
@@ -175,4 +229,46 @@ export function createApp({
     res.status(404).json({ error: 'not found: the API is at /trpc' });
   });
   return app;
+}
+
+function trustProxySetting(v: string): boolean | number | string[] {
+  if (v === '') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+}
+
+const TOKEN_SHAPED = /rd_[A-Za-z0-9_-]+/g;
+
+/** A URL as the request log keeps it: the path and the names of the query's parameters, never their values nor anything token-shaped. */
+export function safeUrl(url: string): string {
+  const q = url.indexOf('?');
+  const path = (q < 0 ? url : url.slice(0, q)).replace(TOKEN_SHAPED, 'rd_…').slice(0, 500);
+  if (q < 0) return path;
+  const names = [...new Set(new URLSearchParams(url.slice(q + 1)).keys())].slice(0, 20).map((k) => k.replace(TOKEN_SHAPED, 'rd_…').slice(0, 50));
+  return `${path}?${names.map((k) => `${encodeURIComponent(k)}=…`).join('&')}`;
+}
+
+const isEventStream = (req: express.Request) => req.method === 'GET' && Boolean(req.headers.accept?.includes('text/event-stream'));
+
+function retryAfterOf(e: TRPCError): number {
+  if (e.cause instanceof AppError && e.cause.retryAfterSeconds !== undefined) return e.cause.retryAfterSeconds;
+  if (e.code === 'SERVICE_UNAVAILABLE') return UNAVAILABLE_RETRY_AFTER_S;
+  return e.code === 'TOO_MANY_REQUESTS' ? 1 : 0;
+}
+
+/**
+ * Answers a tRPC call with SERVICE_UNAVAILABLE in tRPC's own envelope (one
+ * per call of a batch), then drops whatever the handler writes later.
+ */
+function sendUnavailable(req: express.Request, res: express.Response, message: string) {
+  const paths = req.path.slice(1).split(',');
+  const error = (path: string) => ({ error: { message, code: -32603, data: { code: 'SERVICE_UNAVAILABLE', httpStatus: 503, path } } });
+  const body = req.query.batch ? paths.map(error) : error(paths[0] ?? '');
+  res.status(503).setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
+  res.json(body);
+  const drop = () => res;
+  Object.assign(res, { setHeader: drop, writeHead: drop, status: drop, write: () => true, end: drop });
 }

@@ -83,9 +83,13 @@ export function createServerMetrics(jobs: Jobs, hub?: EventHub) {
   }
   return {
     registry,
-    /** Records one request; a batch counts once for each procedure in it. */
-    observe(path: string, status: number, seconds: number) {
-      for (const procedure of path.split(',')) {
+    /**
+     * Records one request; a batch counts once for each procedure in it, but
+     * a batch refused whole (over `maxBatch` calls) counts once.
+     */
+    observe(path: string, status: number, seconds: number, maxBatch = 50) {
+      const procedures = path.split(',');
+      for (const procedure of procedures.length > maxBatch ? ['batch_refused'] : procedures) {
         httpDuration.observe({ procedure, status: String(status) }, seconds);
         if (status >= 500) httpErrors.inc({ procedure });
       }

@@ -48,6 +48,8 @@ interface Issue {
   path: PropertyKey[] | ReadonlyArray<PropertyKey | { key: PropertyKey }>;
   message: string;
   code?: string;
+  /** unrecognized_keys: the keys that are not part of the input. */
+  keys?: string[];
 }
 
 function issuesOf(cause: unknown): Issue[] | undefined {
@@ -68,7 +70,12 @@ const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error }) {
     const issues = error.code === 'BAD_REQUEST' ? issuesOf(error.cause) : undefined;
     const appError = error.cause instanceof AppError ? error.cause : undefined;
-    const zodIssues = issues?.map((i) => ({ path: pathOf(i), message: i.message, code: i.code ?? 'invalid' }));
+    // An unknown key is an issue about that key: it names the field (a misspelling is never ignored).
+    const zodIssues = issues?.flatMap((i) =>
+      i.code === 'unrecognized_keys' && i.keys?.length
+        ? i.keys.map((k) => ({ path: pathOf({ ...i, path: [...i.path, k] }), message: 'is not a known field', code: i.code! }))
+        : [{ path: pathOf(i), message: i.message, code: i.code ?? 'invalid' }],
+    );
     // Whatever path an internal error took, its text (SQL, addresses) stays on the server.
     const message =
       error.code === 'INTERNAL_SERVER_ERROR' ? 'internal error' : zodIssues ? zodIssues.map((i) => `${i.path || 'input'}: ${i.message}`).join('; ') : shape.message;

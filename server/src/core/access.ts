@@ -27,3 +27,8 @@ export function assertCanModify<T extends TicketRef>(user: SessionUser, ticket: 
     user.role === 'agent' ? 'the ticket is not assigned to you' : 'customers cannot change tickets',
   );
 }
+
+/** Throws FORBIDDEN unless the caller has one of `roles`: the doors check it too, the core holds the rule for every door. */
+export function assertRole(user: SessionUser, ...roles: SessionUser['role'][]): void {
+  if (!roles.includes(user.role)) throw new AppError('FORBIDDEN', `requires role ${roles.join(' or ')}`);
+}

@@ -11,16 +11,22 @@ export type AppErrorCode =
   | 'UNAVAILABLE'
   | 'INTERNAL';
 
+/** How long a client should wait before retrying when the database is away. */
+export const UNAVAILABLE_RETRY_AFTER_S = 2;
+
 export class AppError extends Error {
   override name = 'AppError';
   readonly code: AppErrorCode;
   /** The input field the error is about, when there is one. */
   readonly field: string | undefined;
+  /** TOO_MANY_REQUESTS, UNAVAILABLE: when trying again makes sense, in seconds (HTTP Retry-After). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: AppErrorCode, message: string, opts: { field?: string; cause?: unknown } = {}) {
+  constructor(code: AppErrorCode, message: string, opts: { field?: string; cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(message, { cause: opts.cause });
     this.code = code;
     this.field = opts.field;
+    this.retryAfterSeconds = opts.retryAfterSeconds ?? (code === 'UNAVAILABLE' ? UNAVAILABLE_RETRY_AFTER_S : undefined);
   }
 
   /** Worth retrying later: the same input may succeed once the world changes. */
@@ -63,6 +69,7 @@ const constraintFields: Record<string, string> = {
 export function fromPgError(err: unknown): unknown {
   const e = err as PgError & { message?: string };
   if (isConnectionError(err)) return new AppError('UNAVAILABLE', 'the database is unavailable; try again shortly', { cause: err });
+  if ((err as PgError | undefined)?.code === '57014') return new AppError('UNAVAILABLE', 'the request took too long; try again shortly', { cause: err });
   if (!e || typeof e.code !== 'string' || !/^[0-9A-Z]{5}$/.test(e.code)) return err;
   const field = (e.constraint && constraintFields[e.constraint]) ?? e.column;
   switch (e.code) {
@@ -97,5 +104,5 @@ export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   if (!e) return false;
   if (e.code && (connectionCodes.has(e.code) || unavailableStates.has(e.code))) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(e.message ?? '');
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/.test(e.message ?? '');
 }

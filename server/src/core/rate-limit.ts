@@ -6,7 +6,8 @@
 // adapter with pg's `query({ text, values })` shape), outside any request's
 // transaction: a counted failure stays counted when the request fails.
 import { CompiledQuery, type Kysely } from 'kysely';
-import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { sql } from 'kysely';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Database } from '@relaydesk/db';
 
 export interface RateLimitOptions {
@@ -24,16 +25,22 @@ export class RateLimiter {
     this.#store = new RateLimiterPostgres({
       storeClient: {
         async query(q: { text: string; values?: unknown[] }) {
-          const { rows } = await db.executeQuery(CompiledQuery.raw(q.text, q.values ?? []));
-          return { rows, rowCount: rows.length };
+          const { rows, numAffectedRows } = await db.executeQuery(CompiledQuery.raw(q.text, q.values ?? []));
+          return { rows, rowCount: rows.length || Number(numAffectedRows ?? 0) };
         },
       },
       storeType: 'client',
       tableName: 'rate_limits',
       tableCreated: true, // by a migration
+      // Expired rows are swept by the workers' maintenance (pruneRateLimits), not by a timer per limiter.
+      clearExpiredByTimeout: false,
       keyPrefix: opts.name,
       points: opts.points,
       duration: opts.windowSeconds,
+      // With the database away, each process counts in memory meanwhile: a
+      // limit still holds (per process), and requests that need no database
+      // (tickets.suggest offline) keep working.
+      insuranceLimiter: new RateLimiterMemory({ keyPrefix: opts.name, points: opts.points, duration: opts.windowSeconds }),
     });
   }
 
@@ -62,3 +69,9 @@ export class RateLimiter {
 }
 
 const secondsOf = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+
+/** Deletes the counters whose window ended (any worker may run it; cheap when there is nothing to do). */
+export async function pruneRateLimits(db: Kysely<Database>): Promise<number> {
+  const r = await sql`delete from rate_limits where expire < ${Date.now()}`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}

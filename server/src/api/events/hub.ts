@@ -75,8 +75,29 @@ export class EventHub {
     return n;
   }
 
-  /** Streams closed because their client could not keep up. */
+  /** Streams closed because their client could not keep up, or read nothing. */
   laggingClosed = 0;
+
+  readonly #streamsByToken = new Map<string, number>();
+
+  /**
+   * Counts a stream against its token's cap in this process: a release
+   * function (call it once the stream ends; calling twice is harmless), or
+   * null when the token already holds `max` streams here.
+   */
+  acquireStream(tokenId: string, max: number): (() => void) | null {
+    const held = this.#streamsByToken.get(tokenId) ?? 0;
+    if (held >= max) return null;
+    this.#streamsByToken.set(tokenId, held + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.#streamsByToken.get(tokenId) ?? 1) - 1;
+      if (n <= 0) this.#streamsByToken.delete(tokenId);
+      else this.#streamsByToken.set(tokenId, n);
+    };
+  }
 
   start(): void {
     this.#connect();

@@ -16,7 +16,7 @@ import type { Logger } from '../../core/logger.ts';
 import { brief } from '../../core/logger.ts';
 import type { SessionUser } from '../../core/caller.ts';
 import type { EventHub } from './hub.ts';
-import { eventDto, logHead, matches, readEvents, type EventFilter, type LoggedEvent } from '../../core/events/log.ts';
+import { eventFor, logHead, matches, readEvents, type EventFilter, type LoggedEvent } from '../../core/events/log.ts';
 import { audienceOf, visibleTo, type Audience } from '../../core/events/visibility.ts';
 import { liveAsLogged, type LiveEvent } from '../../core/events/live.ts';
 import { cursorOf, type RelaydeskEvent } from '../../core/events/types.ts';
@@ -41,6 +41,8 @@ export interface StreamDeps {
   limits: StreamLimits;
   /** Drops the connection of a client that stopped reading. */
   disconnect?: () => void;
+  /** Called once when the stream ends, however it ends. */
+  onEnd?: () => void;
 }
 
 const REPLAY_PAGE = 500;
@@ -78,7 +80,50 @@ interface Live {
   live: LiveEvent;
 }
 
+/**
+ * One stream, watched: an event handed over and not taken by the transport
+ * for `stuckMs` means the client reads nothing (its connection accepts no
+ * more), whether or not its buffer has filled: the connection is dropped,
+ * and the client resumes from its last id when it reads again.
+ */
 export async function* streamEvents(
+  deps: StreamDeps,
+  caller: SessionUser,
+  filter: EventFilter,
+  start: number,
+  knownHead: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<TrackedEnvelope<RelaydeskEvent>, void> {
+  const inner = streamLog(deps, caller, filter, start, knownHead, signal);
+  let handedOverAt: number | null = null;
+  const { stuckMs } = deps.limits;
+  const watch = setInterval(
+    () => {
+      if (handedOverAt === null || Date.now() - handedOverAt <= stuckMs) return;
+      handedOverAt = null;
+      deps.hub.laggingClosed++;
+      deps.log.info({ stuckMs }, 'event stream dropped: its client read nothing');
+      deps.disconnect?.();
+    },
+    Math.max(50, Math.min(5000, Math.floor(stuckMs / 4))),
+  );
+  watch.unref();
+  try {
+    for (;;) {
+      const next = await inner.next();
+      if (next.done) return;
+      handedOverAt = Date.now();
+      yield next.value;
+      handedOverAt = null;
+    }
+  } finally {
+    clearInterval(watch);
+    await inner.return(undefined);
+    deps.onEnd?.();
+  }
+}
+
+async function* streamLog(
   deps: StreamDeps,
   caller: SessionUser,
   filter: EventFilter,
@@ -94,7 +139,7 @@ export async function* streamEvents(
 
   const send = (e: LoggedEvent) => {
     seen = e.position;
-    return tracked(cursorOf(e.position), eventDto(e));
+    return tracked(cursorOf(e.position), eventFor(audience, e));
   };
 
   // The hub calls in synchronously; the loops below drain.

@@ -6,7 +6,7 @@ import { router, staffProcedure } from '../trpc.ts';
 
 export const aiRouter = router({
   draftReply: staffProcedure
-    .input(z.object({ ticketId: id }))
+    .input(z.strictObject({ ticketId: id }))
     .output(z.object({ draftId: z.uuid(), ticketId: z.uuid() }))
     .mutation(({ ctx, input }) => requestDraft(ctx.db, ctx.jobs, ctx.ai, ctx.user, input.ticketId)),
 });

@@ -7,7 +7,7 @@ import { authedProcedure, publicProcedure, router } from '../trpc.ts';
 
 export const authRouter = router({
   login: publicProcedure
-    .input(z.object({ email, password: z.string().min(1).max(256) }))
+    .input(z.strictObject({ email, password: z.string().min(1).max(256) }))
     .output(z.object({ token: z.string(), user: userOutput }))
     .mutation(({ ctx, input }) => login(ctx.db, ctx.loginLimits, input, ctx.ip)),
 

@@ -11,7 +11,7 @@ export const contactsRouter = router({
     .query(({ ctx, input }) => contactsPage(ctx.db, input)),
 
   get: staffProcedure
-    .input(z.object({ id }))
+    .input(z.strictObject({ id }))
     .output(contactWithCountOutput)
     .query(({ ctx, input }) => contactWithCount(ctx.db, input.id)),
 });

@@ -38,7 +38,7 @@ export const ticketsRouter = router({
     .query(({ ctx, input }) => listTicketsFor(ctx.db, ctx.user, input)),
 
   get: authedProcedure
-    .input(z.object({ id }))
+    .input(z.strictObject({ id }))
     .output(ticketOutput.extend({ messages: z.array(messageOutput) }))
     .query(({ ctx, input }) => getTicketFor(ctx.db, ctx.user, input.id)),
 
@@ -55,7 +55,7 @@ export const ticketsRouter = router({
     .mutation(({ ctx, input }) => resolveTicket(ctx.db, ctx.jobs, ctx.user, input)),
 
   delete: adminProcedure
-    .input(z.object({ id }))
+    .input(z.strictObject({ id }))
     .output(deletedOutput)
     .mutation(({ ctx, input }) => deleteTicket(ctx.db, ctx.jobs, ctx.user, input.id)),
 

@@ -40,12 +40,12 @@ export const usersRouter = router({
     .mutation(({ ctx, input }) => createApiToken(ctx.db, ctx.user, input)),
 
   revokeToken: adminProcedure
-    .input(z.object({ id }))
+    .input(z.strictObject({ id }))
     .output(revokeTokenOutput)
     .mutation(({ ctx, input }) => revokeApiToken(ctx.db, ctx.user, input.id)),
 
   tokens: adminProcedure
-    .input(z.object({ userId: id }))
+    .input(z.strictObject({ userId: id }))
     .output(tokensOutput)
     .query(({ ctx, input }) => apiTokensOf(ctx.db, ctx.user, input.userId)),
 });

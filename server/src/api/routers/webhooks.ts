@@ -43,7 +43,7 @@ export const webhooksRouter = router({
     .mutation(({ ctx, input }) => rotateSecret(ctx.db, ctx.user, input, ctx.log)),
 
   delete: adminProcedure
-    .input(z.object({ id }))
+    .input(z.strictObject({ id }))
     .output(deleteEndpointOutput)
     .mutation(({ ctx, input }) => deleteEndpoint(ctx.db, ctx.user, input.id)),
 

@@ -4,24 +4,26 @@
 import type { Kysely } from 'kysely';
 import { uuidv7 } from 'uuidv7';
 import type { Database } from '@relaydesk/db';
-import { assertCanRead } from '../access.ts';
+import { assertCanRead, assertRole } from '../access.ts';
 import type { SessionUser } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import type { Jobs } from '../jobs/send.ts';
-import { lockTicket } from '../tickets/queries.ts';
+import { getTicket, lockTicket } from '../tickets/queries.ts';
 import { atomically } from '../transaction.ts';
 import type { AiContext } from './context.ts';
 
 /** Staff, on any ticket they can read (an internal note, like any agent may add). */
 export async function requestDraft(db: Kysely<Database>, jobs: Jobs, ai: AiContext, user: SessionUser, ticketId: string) {
-  if (user.role === 'customer') throw new AppError('FORBIDDEN', 'requires role admin or agent');
+  assertRole(user, 'admin', 'agent');
   if (ai.config.modes.drafts === 'off') throw new AppError('PRECONDITION_FAILED', 'AI drafts are switched off (AI_DRAFTS=off)');
   const draftId = uuidv7();
+  // Counted before the transaction: the limiter takes a connection of its own.
+  assertCanRead(user, await getTicket(db, ticketId));
+  const wait = await ai.draftLimiter.take(user.id);
+  if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many drafts requested; try again in ${wait} s`, { retryAfterSeconds: wait });
   await atomically(db, async (trx) => {
     // Locked, so a delete cannot slip in between the check and the job.
     assertCanRead(user, await lockTicket(trx, ticketId));
-    const wait = await ai.draftLimiter.take(user.id);
-    if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many drafts requested; try again in ${wait} s`);
     await jobs.send(trx, 'ticket.ai-draft', { ticketId, draftId, requestedBy: user.id });
   });
   return { draftId, ticketId };

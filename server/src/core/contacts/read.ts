@@ -9,7 +9,7 @@ import { getContact, listContacts } from './queries.ts';
 export const contactOutput = z.object({ id: z.uuid(), email: z.string(), name: z.string(), createdAt: isoDate, updatedAt: isoDate });
 export const contactWithCountOutput = contactOutput.extend({ ticketCount: z.number().int() });
 export const contactsPageOutput = pageOf(contactOutput);
-export const listContactsInput = z.object({ search: text().trim().min(1).max(200).optional(), cursor: id.optional(), limit }).default({ limit: 25 });
+export const listContactsInput = z.strictObject({ search: text().trim().min(1).max(200).optional(), cursor: id.optional(), limit }).default({ limit: 25 });
 
 const contactDto = (c: Pick<Contact, 'id' | 'email' | 'name' | 'created_at' | 'updated_at'>) => ({
   id: c.id,

@@ -5,7 +5,7 @@ import { AppError } from '../errors.ts';
 import { getTicket } from '../tickets/queries.ts';
 import { assertCanRead } from '../access.ts';
 import type { SessionUser } from '../caller.ts';
-import { eventColumns, eventDto, loggedEvent } from './log.ts';
+import { eventColumns, eventFor, loggedEvent } from './log.ts';
 import { sequencePass } from './sequencer.ts';
 import { cursorOf, positionOf, type RelaydeskEvent } from './types.ts';
 import { audienceOf, visibleWhere } from './visibility.ts';
@@ -15,6 +15,7 @@ export async function ticketHistory(
   user: SessionUser,
   input: { id: string; cursor?: string | undefined; limit: number },
 ): Promise<{ items: RelaydeskEvent[]; nextCursor: string | null }> {
+  const audience = audienceOf(user);
   const ticket = await getTicket(db, input.id);
   // A deleted ticket keeps its history, for staff.
   if (ticket || user.role === 'customer') assertCanRead(user, ticket);
@@ -28,14 +29,14 @@ export async function ticketHistory(
     .select(eventColumns)
     .where('ticket_id', '=', input.id)
     .where('position', 'is not', null)
-    .where(visibleWhere(audienceOf(user)))
+    .where(visibleWhere(audience))
     .orderBy('position')
     .limit(input.limit + 1);
   if (input.cursor) q = q.where('position', '>', positionOf(input.cursor));
   const rows = (await q.execute()).map(loggedEvent);
   if (!ticket && rows.length === 0 && !input.cursor) throw new AppError('NOT_FOUND', 'ticket not found');
   const more = rows.length > input.limit;
-  const items = (more ? rows.slice(0, input.limit) : rows).map(eventDto);
+  const items = (more ? rows.slice(0, input.limit) : rows).map((e) => eventFor(audience, e));
   return { items, nextCursor: more ? cursorOf(rows[input.limit - 1]!.position) : null };
 }
 

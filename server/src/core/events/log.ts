@@ -2,7 +2,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import { cursorOf, EVENT_TYPES, type EventActor, type RelaydeskEvent } from './types.ts';
-import { visibleWhere, type Audience } from './visibility.ts';
+import { redactFor, visibleWhere, type Audience } from './visibility.ts';
 
 /** A positioned event as read from the log, with what visibility needs. */
 export interface LoggedEvent {
@@ -60,6 +60,18 @@ export function eventDto(e: LoggedEvent): RelaydeskEvent {
   let dto = dtos.get(e);
   if (!dto) dtos.set(e, (dto = toDto(e)));
   return dto;
+}
+
+const redacted = new WeakMap<LoggedEvent, RelaydeskEvent>();
+
+/** The event as `audience` receives it (see redactFor); built once per event for all who get the same form. */
+export function eventFor(audience: Audience, e: LoggedEvent): RelaydeskEvent {
+  const full = eventDto(e);
+  const shown = redactFor(audience, full);
+  if (shown === full) return full;
+  let cached = redacted.get(e);
+  if (!cached) redacted.set(e, (cached = shown));
+  return cached;
 }
 
 function toDto(e: LoggedEvent): RelaydeskEvent {

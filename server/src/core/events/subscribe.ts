@@ -13,7 +13,7 @@ import { eventCursor, eventTypes } from './schemas.ts';
 import { positionOf } from './types.ts';
 
 export const subscribeInput = z
-  .object({
+  .strictObject({
     /** Resume after this event: everything after it, in order, then live. */
     lastEventId: eventCursor.nullish(),
     ticketId: id.optional(),

@@ -8,7 +8,7 @@
 import type { ExpressionBuilder, Expression, SqlBool } from 'kysely';
 import type { Database, Role } from '@relaydesk/db';
 import type { SessionUser } from '../caller.ts';
-import { ADMIN_ONLY_TYPES, STAFF_ONLY_TYPES, type EventDataMap } from './types.ts';
+import { ADMIN_ONLY_TYPES, STAFF_ONLY_TYPES, type EventDataMap, type RelaydeskEvent } from './types.ts';
 
 /**
  * A reader of events: a user (admins see everything, agents all but
@@ -69,4 +69,19 @@ export function visibleWhere(a: Audience) {
 export function recordsInternal<K extends keyof EventDataMap>(type: K, data: EventDataMap[K]): boolean {
   if (STAFF_ONLY_TYPES.has(type)) return true;
   return type === 'message.created' && (data as EventDataMap['message.created']).message.internal;
+}
+
+/** Staff, and integrations that asked for internal events, see every detail of what they may see. */
+const seesDetails = (a: Audience) => a.role === 'admin' || a.role === 'agent' || (a.role === 'webhook' && a.includeInternal);
+
+/**
+ * The event as `a` receives it: details only staff may read are removed. A
+ * classification's `reason` can name the configuration ("no GROQ_API_KEY",
+ * a model's failure), so customers and public webhooks get it without.
+ * Returns the same object when nothing is removed.
+ */
+export function redactFor(a: Audience, e: RelaydeskEvent): RelaydeskEvent {
+  if (seesDetails(a) || e.type !== 'ticket.classified' || e.data.reason === undefined) return e;
+  const { reason: _, ...data } = e.data;
+  return { ...e, data };
 }

@@ -35,7 +35,7 @@ export function messageDto(m: {
   };
 }
 
-export const addMessageInput = z.object({
+export const addMessageInput = z.strictObject({
   ticketId: id,
   body: nonBlank(20_000),
   internal: z.boolean().default(false),

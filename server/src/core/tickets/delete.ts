@@ -2,6 +2,7 @@
 // in the event log for staff, ending with `ticket.deleted`.
 import type { Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
+import { assertRole } from '../access.ts';
 import type { SessionUser } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import { appendEvent } from '../events/append.ts';
@@ -9,7 +10,7 @@ import { afterHoldingChange, type Jobs } from '../jobs/send.ts';
 import { atomically } from '../transaction.ts';
 
 export async function deleteTicket(db: Kysely<Database>, jobs: Jobs, user: SessionUser, id: string): Promise<{ id: string; deleted: true }> {
-  if (user.role !== 'admin') throw new AppError('FORBIDDEN', 'requires role admin');
+  assertRole(user, 'admin');
   return atomically(db, async (trx) => {
     const gone = await trx
       .deleteFrom('tickets')

@@ -73,17 +73,17 @@ export function ticketDto(t: TicketRow): TicketOutput {
   };
 }
 
-export const createTicketInput = z.object({
+export const createTicketInput = z.strictObject({
   title,
   description,
   priority: priority.optional(),
   category: category.optional(),
   tags: tags.optional(),
-  contact: z.object({ email, name }).optional(),
+  contact: z.strictObject({ email, name }).optional(),
 });
 export type CreateTicketInput = z.infer<typeof createTicketInput>;
 
-export const updateTicketInput = z.object({
+export const updateTicketInput = z.strictObject({
   id,
   expectedVersion: expectedVersion.optional(),
   title: title.optional(),
@@ -97,12 +97,12 @@ export const updateTicketInput = z.object({
 });
 export type UpdateTicketInput = z.infer<typeof updateTicketInput>;
 
-export const resolveTicketInput = z.object({ id, expectedVersion: expectedVersion.optional(), resolution: resolution.optional() });
+export const resolveTicketInput = z.strictObject({ id, expectedVersion: expectedVersion.optional(), resolution: resolution.optional() });
 
 const oneOrMany = <T extends z.ZodType>(s: T) => z.union([s, z.array(s).min(1).max(10)]).transform((v) => (Array.isArray(v) ? v : [v]));
 
 export const listTicketsInput = z
-  .object({
+  .strictObject({
     status: oneOrMany(status).optional(),
     priority: oneOrMany(priority).optional(),
     category: oneOrMany(category).optional(),
@@ -118,13 +118,13 @@ export const listTicketsInput = z
   .default({ limit: 25, sort: 'newest' });
 export type ListTicketsInput = z.infer<typeof listTicketsInput>;
 
-export const ticketHistoryInput = z.object({ id, cursor: eventCursor.optional(), limit });
+export const ticketHistoryInput = z.strictObject({ id, cursor: eventCursor.optional(), limit });
 
-export const claimInput = z.object({ limit: z.number().int().min(1).max(15).default(15) }).default({ limit: 15 });
+export const claimInput = z.strictObject({ limit: z.number().int().min(1).max(15).default(15) }).default({ limit: 15 });
 
 export const claimOutput = z.object({ items: z.array(ticketOutput), claimed: z.number().int() });
 
-export const suggestInput = z.object({ title: text().max(200).optional(), description: nonBlank(20_000) });
+export const suggestInput = z.strictObject({ title: text().max(200).optional(), description: nonBlank(20_000) });
 
 export const suggestOutput = z.object({
   category,

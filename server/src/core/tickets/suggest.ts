@@ -18,7 +18,7 @@ export async function suggestClassification(
 ) {
   if (ai.config.modes.suggest === 'off') throw new AppError('PRECONDITION_FAILED', 'suggestions are switched off (AI_SUGGEST=off)');
   const wait = await ai.suggestLimiter.take(user.id);
-  if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many suggestions; try again in ${wait} s`);
+  if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many suggestions; try again in ${wait} s`, { retryAfterSeconds: wait });
   const r = await classifyWithFallback(ai, 'suggest', input, { timeoutMs: ai.config.suggestTimeoutMs, maxRetries: 0, log });
   return { category: r.category, priority: r.priority, confidence: r.confidence, source: r.source, ...(r.model ? { model: r.model } : {}) };
 }

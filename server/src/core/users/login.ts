@@ -1,5 +1,6 @@
 // auth.login: email and password for a login token, with failures counted
 // in Postgres so every server process shares one budget.
+import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import { AppError } from '../errors.ts';
@@ -9,17 +10,25 @@ import { findLoginUser, getUser } from './queries.ts';
 import { userDto, type UserOutput } from './schemas.ts';
 
 export interface LoginLimits {
-  perEmail: RateLimiter;
+  perAccountAndAddress: RateLimiter;
   perAddress: RateLimiter;
 }
 
-/** Failed logins per 15 minutes: 10 per email, 100 per client address (an office behind one NAT shares an address). */
+/**
+ * Failed logins per 15 minutes: 10 per account from one client address, and
+ * a ceiling of 100 per address (an office behind one NAT shares one). Counted
+ * per account *and* address, so guessing from elsewhere never locks the
+ * owner out of their own account.
+ */
 export function createLoginLimits(db: Kysely<Database>): LoginLimits {
   return {
-    perEmail: new RateLimiter(db, { name: 'login-email', points: 10, windowSeconds: 15 * 60 }),
+    perAccountAndAddress: new RateLimiter(db, { name: 'login', points: 10, windowSeconds: 15 * 60 }),
     perAddress: new RateLimiter(db, { name: 'login-address', points: 100, windowSeconds: 15 * 60 }),
   };
 }
+
+// Keys fit the table's 255 characters whatever the email's length.
+const accountKey = (email: string, address: string) => createHash('sha256').update(`${email}\n${address}`).digest('base64url');
 
 export async function login(
   db: Kysely<Database>,
@@ -30,14 +39,17 @@ export async function login(
   // Counted before the (slow) verification, each in one atomic statement, so
   // parallel or batched guesses can't slip in under the limit; a success
   // takes it back.
-  const byEmail = await limits.perEmail.take(input.email);
-  const byAddress = byEmail > 0 ? 0 : await limits.perAddress.take(clientAddress);
-  const wait = Math.max(byEmail, byAddress);
-  if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many failed logins; try again in ${wait} s`);
+  const key = accountKey(input.email, clientAddress);
+  const byAccount = await limits.perAccountAndAddress.take(key);
+  const byAddress = byAccount > 0 ? 0 : await limits.perAddress.take(clientAddress);
+  // Refused for the address's ceiling: this attempt does not count against the account.
+  if (byAddress > 0) await limits.perAccountAndAddress.undo(key);
+  const wait = Math.max(byAccount, byAddress);
+  if (wait > 0) throw new AppError('TOO_MANY_REQUESTS', `too many failed logins; try again in ${wait} s`, { retryAfterSeconds: wait });
   const found = await findLoginUser(db, input.email);
   const ok = await verifyPassword(found?.password_hash ?? null, input.password);
   if (!found || !ok || !found.active) throw new AppError('UNAUTHORIZED', 'wrong email or password');
-  await Promise.all([limits.perEmail.reset(input.email), limits.perAddress.undo(clientAddress)]);
+  await Promise.all([limits.perAccountAndAddress.reset(key), limits.perAddress.undo(clientAddress)]);
   const { token } = await issueToken(db, found.id, 'login', LOGIN_TOKEN_TTL_MS);
   const user = await getUser(db, found.id);
   return { token, user: userDto(user!) };

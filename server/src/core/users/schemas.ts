@@ -36,12 +36,12 @@ export function userDto(u: Pick<User, (typeof userColumns)[number]>): UserOutput
   };
 }
 
-export const createUserInput = z.object({ name, email, role, password: password.optional(), capacity: capacity.optional() });
+export const createUserInput = z.strictObject({ name, email, role, password: password.optional(), capacity: capacity.optional() });
 export type CreateUserInput = z.infer<typeof createUserInput>;
 
-export const listUsersInput = z.object({ role: role.optional(), active: z.boolean().optional(), cursor: id.optional(), limit }).default({ limit: 25 });
+export const listUsersInput = z.strictObject({ role: role.optional(), active: z.boolean().optional(), cursor: id.optional(), limit }).default({ limit: 25 });
 
-export const updateUserInput = z.object({
+export const updateUserInput = z.strictObject({
   id,
   name: name.optional(),
   role: role.optional(),
@@ -51,7 +51,7 @@ export const updateUserInput = z.object({
 });
 export type UpdateUserInput = z.infer<typeof updateUserInput>;
 
-export const createTokenInput = z.object({ userId: id, name: text().trim().min(1).max(100).default('api') });
+export const createTokenInput = z.strictObject({ userId: id, name: text().trim().min(1).max(100).default('api') });
 export const createTokenOutput = z.object({ id: z.uuid(), name: z.string(), token: z.string(), createdAt: isoDate });
 export const revokeTokenOutput = z.object({ id: z.uuid(), revokedAt: isoDate });
 

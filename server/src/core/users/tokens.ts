@@ -1,6 +1,7 @@
 // API tokens of a user: issued (shown once), listed, revoked (admins only).
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
+import { assertRole } from '../access.ts';
 import type { SessionUser } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import { iso } from '../schemas.ts';
@@ -9,9 +10,7 @@ import { announceAuthChange, issueToken } from './auth.ts';
 import { getUser, listTokens } from './queries.ts';
 import { tokenDto, type TokenOutput } from './schemas.ts';
 
-const assertAdmin = (user: SessionUser) => {
-  if (user.role !== 'admin') throw new AppError('FORBIDDEN', 'requires role admin');
-};
+const assertAdmin = (user: SessionUser) => assertRole(user, 'admin');
 
 export async function createApiToken(db: Kysely<Database>, user: SessionUser, input: { userId: string; name: string }) {
   assertAdmin(user);

@@ -3,6 +3,7 @@
 // longer work them given back to the queue.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '@relaydesk/db';
+import { assertRole } from '../access.ts';
 import type { SessionUser } from '../caller.ts';
 import { upsertContact } from '../contacts/queries.ts';
 import { AppError } from '../errors.ts';
@@ -30,7 +31,7 @@ async function releaseOpenTickets(trx: Transaction<Database>, userId: string, ac
 }
 
 export async function updateUser(db: Kysely<Database>, jobs: Jobs, user: SessionUser, input: UpdateUserInput): Promise<UserOutput> {
-  if (user.role !== 'admin') throw new AppError('FORBIDDEN', 'requires role admin');
+  assertRole(user, 'admin');
   const { id: userId, password: newPassword, ...patch } = input;
   if (Object.keys(patch).length === 0 && !newPassword) throw new AppError('BAD_REQUEST', 'nothing to update: give at least one field');
   const passwordHash = newPassword ? await hashPassword(newPassword) : undefined;

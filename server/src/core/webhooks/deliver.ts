@@ -12,7 +12,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import { RetryLater } from '../errors.ts';
 import { appendEvent } from '../events/append.ts';
-import { eventColumns, eventDto, loggedEvent } from '../events/log.ts';
+import { eventColumns, eventDto, eventFor, loggedEvent } from '../events/log.ts';
 import type { DeliverPayload } from '../jobs/catalogue.ts';
 import type { Logger } from '../logger.ts';
 import { DISABLE_MIN_FAILURES, type WebhookConfig } from './config.ts';
@@ -36,6 +36,7 @@ async function loadDelivery(db: Kysely<Database>, id: string) {
       'w.secret',
       'w.previous_secret',
       'w.previous_secret_expires_at',
+      'w.include_internal',
       ...eventColumns.map((c) => `events.${c}` as const),
     ])
     .where('d.id', '=', id)
@@ -60,7 +61,7 @@ export async function deliverOnce(db: Kysely<Database>, config: WebhookConfig, l
     await markDead(db, data, 'not sent: the endpoint is disabled');
     return;
   }
-  const event = eventDto(loggedEvent(row));
+  const event = eventFor({ role: 'webhook', includeInternal: row.include_internal }, loggedEvent(row));
   const body = webhookBody(event);
   const now = new Date();
   const secrets = [row.secret];

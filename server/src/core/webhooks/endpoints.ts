@@ -3,6 +3,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { uuidv7 } from 'uuidv7';
 import type { Database } from '@relaydesk/db';
+import { assertRole } from '../access.ts';
 import type { SessionUser } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import { logHead } from '../events/log.ts';
@@ -16,9 +17,7 @@ import { assertPublicUrl } from './ssrf.ts';
 
 export const endpointNotFound = (field = 'id') => new AppError('NOT_FOUND', 'webhook endpoint not found', { field });
 
-export function assertAdmin(user: SessionUser): void {
-  if (user.role !== 'admin') throw new AppError('FORBIDDEN', 'requires role admin');
-}
+export const assertAdmin = (user: SessionUser): void => assertRole(user, 'admin');
 
 /**
  * Where a new (or switched-on) endpoint starts: the log's head, read while

@@ -109,7 +109,7 @@ export const deliveryOutput = z.object({
   completedAt: isoDate.nullable(),
 });
 
-export const createEndpointInput = z.object({
+export const createEndpointInput = z.strictObject({
   url: webhookUrl,
   events: eventPatterns,
   description: description.optional(),
@@ -118,9 +118,9 @@ export const createEndpointInput = z.object({
 });
 export type CreateEndpointInput = z.infer<typeof createEndpointInput>;
 
-export const listEndpointsInput = z.object({ active: z.boolean().optional(), cursor: id.optional(), limit }).default({ limit: 25 });
+export const listEndpointsInput = z.strictObject({ active: z.boolean().optional(), cursor: id.optional(), limit }).default({ limit: 25 });
 
-export const updateEndpointInput = z.object({
+export const updateEndpointInput = z.strictObject({
   id,
   url: webhookUrl.optional(),
   events: eventPatterns.optional(),
@@ -130,7 +130,7 @@ export const updateEndpointInput = z.object({
 });
 export type UpdateEndpointInput = z.infer<typeof updateEndpointInput>;
 
-export const rotateSecretInput = z.object({
+export const rotateSecretInput = z.strictObject({
   id,
   /** How long the old secret keeps signing beside the new one. Default a day; 0 retires it at once. */
   graceSeconds: z
@@ -144,7 +144,7 @@ export const rotateSecretInput = z.object({
 export const deleteEndpointOutput = z.object({ id: z.uuid(), deleted: z.literal(true) });
 
 export const listDeliveriesInput = z
-  .object({
+  .strictObject({
     endpointId: id.optional(),
     status: z.enum(DELIVERY_STATUSES).optional(),
     /** An event's id: its deliveries to every endpoint. */
@@ -158,7 +158,7 @@ export type ListDeliveriesInput = z.infer<typeof listDeliveriesInput>;
 export const deliveriesOutput = pageOf(deliveryOutput);
 
 export const redeliverInput = z
-  .object({
+  .strictObject({
     /** One delivery, whatever its status. */
     deliveryId: id.optional(),
     /** Or every dead delivery of an endpoint (created since `since`, when given). */
