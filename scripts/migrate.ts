@@ -1,8 +1,10 @@
-// `npm run migrate`: applies migrations to DATABASE_URL and installs the
-// job queues (pg-boss schema `pgboss`).
+// `npm run migrate`: applies migrations to DATABASE_URL (from the
+// environment, or ./.env) and installs the job queues (pg-boss schema `pgboss`).
 import { createDb, migrateToLatest } from '@relaydesk/db';
+import { loadDotEnv } from '@relaydesk/server/core/env';
 import { installQueues } from '@relaydesk/server/core/jobs/boss';
 
+loadDotEnv();
 const url = process.env.DATABASE_URL;
 if (!url) {
   console.error('DATABASE_URL is not set: `npm run migrate` needs the Postgres to migrate (npm start migrates its embedded one itself)');

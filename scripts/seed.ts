@@ -9,8 +9,9 @@
 // each row's own time, so keyset pages and the event log run in the order the
 // history happened.
 //
-// Target: DATABASE_URL; else the embedded Postgres of `npm start` (running or
-// not) under RELAYDESK_DATA_DIR. Seeding adds to what is there.
+// Target: DATABASE_URL (from the environment, or ./.env); else the embedded
+// Postgres of `npm start` (running or not) under RELAYDESK_DATA_DIR. Seeding
+// adds to what is there.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +20,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createDb, migrateToLatest } from '@relaydesk/db';
 import { runningEmbeddedUrl, startEmbeddedPostgres } from '@relaydesk/db/embedded';
+import { loadDotEnv } from '@relaydesk/server/core/env';
 import { hashPassword } from '@relaydesk/server/core/users/auth';
 import { installQueues } from '@relaydesk/server/core/jobs/boss';
 
@@ -382,6 +384,8 @@ export async function seed(url: string, opts: SeedOptions): Promise<SeedResult> 
 }
 
 async function main() {
+  // DATABASE_URL, RELAYDESK_DATA_DIR and RELAYDESK_PG_PORT may come from ./.env.
+  loadDotEnv();
   const { values } = parseArgs({
     options: {
       tickets: { type: 'string', default: '10000' },

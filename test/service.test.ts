@@ -341,7 +341,7 @@ async function startLoggedServer(databaseUrl: string, env: Record<string, string
   const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-log-')), 'server.log');
   const out = fs.openSync(logFile, 'w');
   const child = spawn(process.execPath, [path.join(repoRoot, 'server/src/api/main.ts')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', ...env },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', RELAYDESK_DATA_DIR: path.dirname(logFile), ...env },
     stdio: ['ignore', out, 'inherit', 'ipc'],
   });
   fs.closeSync(out);

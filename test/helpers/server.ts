@@ -1,5 +1,7 @@
 // A real server process (node server/src/api/main.ts) on a free port.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +15,8 @@ export interface ServerProcess {
 
 export async function startServer(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.join(repoRoot, 'server/src/api/main.ts')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    // Its own data folder: a first-boot admin token never lands in the repository's .data.
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', RELAYDESK_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-server-')), ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const url = await new Promise<string>((resolve, reject) => {

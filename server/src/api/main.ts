@@ -1,5 +1,6 @@
 // `npm run server`: one API server process against DATABASE_URL.
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createDb } from '@relaydesk/db';
 import { createBoss, ensureQueues } from '../core/jobs/boss.ts';
 import { createAiContext } from '../core/ai/context.ts';
@@ -11,12 +12,15 @@ import { createJobs } from '../core/jobs/send.ts';
 import { loadEnv, serverEnv } from '../core/env.ts';
 import { brief, createLogger } from '../core/logger.ts';
 import { webhookConfigFrom } from '../core/webhooks/config.ts';
+import { keepEnsuringFirstAdmin } from '../core/users/bootstrap.ts';
 
 const env = loadEnv(serverEnv);
 const log = createLogger('server', env.LOG_LEVEL);
 const db = createDb(env.DATABASE_URL, {
   max: env.DB_POOL_SIZE,
   applicationName: 'relaydesk-server',
+  // Requests are bounded by REQUEST_TIMEOUT_MS: so are their statements.
+  statementTimeoutMs: env.REQUEST_TIMEOUT_MS,
   onError: (err) => log.warn({ err: brief(err) }, 'idle database connection lost'),
 });
 
@@ -38,6 +42,26 @@ if (env.AI_SUGGEST !== 'off') builtinClassifier();
 // Started now when the database answers; otherwise on the first send, so a
 // server booted during a database outage recovers by itself.
 await jobs.ready().catch((err) => log.warn({ err: brief(err) }, 'pg-boss could not start yet; retrying on first use'));
+
+// The first boot of an empty database creates the first admin (whichever
+// process boots first: exactly one does). A database that is down or not yet
+// migrated (`npm run migrate`; the image's migrate service) does not stop the
+// server: the attempt is retried in the background until it succeeds.
+const firstAdmin = keepEnsuringFirstAdmin(
+  db,
+  { dataDir: path.resolve(env.RELAYDESK_DATA_DIR), email: env.RELAYDESK_ADMIN_EMAIL, password: env.RELAYDESK_ADMIN_PASSWORD },
+  {
+    log,
+    // On stdout, never through the log: log pipelines must not hold a password.
+    onCreated: (admin) => {
+      console.log(`[relaydesk] first boot: created the admin ${admin.email}; its API token is in ${admin.tokenFile}`);
+      if (admin.generatedPassword) {
+        console.log(`[relaydesk] its password (shown once, change it with npm run admin -- reset-password): ${admin.generatedPassword}`);
+      }
+    },
+  },
+);
+await firstAdmin.ready;
 
 // Every server tails the event log for its own subscribers; one process in
 // the deployment (server or worker) is elected to sequence it.
@@ -75,6 +99,7 @@ async function shutdown(reason: string) {
   if (stopping) return;
   stopping = true;
   log.info({ reason }, 'shutting down');
+  firstAdmin.stop();
   // Stop accepting, let in-flight requests finish (bounded), then close the pool.
   const force = setTimeout(() => server.closeAllConnections(), 10_000);
   force.unref();
