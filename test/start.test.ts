@@ -1,6 +1,6 @@
 // `npm start` end to end: the real supervisor (scripts/start.ts) with an
 // embedded Postgres in a fresh data directory, as a user would run it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -9,71 +9,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createRelaydeskClient } from '@relaydesk/client';
 import { freePort, isAlive } from '@relaydesk/db/embedded';
 import { repoRoot, startServer } from './helpers/server.ts';
-
-async function until(what: string, check: () => boolean, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<number | null>;
-  url?: string;
-}
+import { descendants, killStarted, npmStart as startIn, postmasterPid as postgresPidIn, START_TIMEOUT_MS, until } from './helpers/start.ts';
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-start-'));
 const pgPort = await freePort();
-const running: Started[] = [];
 
-function npmStart(env: Record<string, string> = {}): Started {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, RELAYDESK_DATA_DIR: dataDir, RELAYDESK_PG_PORT: String(pgPort), LOG_LEVEL: 'warn', ...env };
-  delete childEnv.DATABASE_URL;
-  // Its own process group, so a "Ctrl-C" can go to the whole group as a terminal sends it.
-  const child = spawn(process.execPath, [path.join(repoRoot, 'scripts/start.ts')], { env: childEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const s: Started = { child, output: () => out, exit: new Promise((r) => child.once('exit', (code) => r(code))) };
-  running.push(s);
-  return s;
-}
-
-async function started(s: Started): Promise<string> {
-  await until('"Relaydesk is running"', () => /running at (http:\/\/\S+)/.test(s.output()) || s.child.exitCode !== null, 30_000);
-  const m = /running at (http:\/\/\S+)/.exec(s.output());
-  if (!m) throw new Error(`npm start failed:\n${s.output()}`);
-  return m[1]!;
-}
-
-function descendants(pid: number): number[] {
-  const kids: number[] = [];
-  for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      const ppid = Number(fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-      if (ppid === pid) kids.push(Number(d), ...descendants(Number(d)));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return kids;
-}
-
-const postmasterPid = () => Number(fs.readFileSync(path.join(dataDir, 'postgres/postmaster.pid'), 'utf8').split('\n')[0]);
+// Every start in this file shares one data directory, as successive `npm start`s on one machine do.
+const npmStart = (env: Record<string, string> = {}) => startIn({ dataDir, pgPort, env });
+const postmasterPid = () => postgresPidIn(dataDir)!;
 
 afterAll(async () => {
-  const kill = (pid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* already gone */
-    }
-  };
-  for (const s of running) kill(-s.child.pid!, 'SIGKILL');
-  if (fs.existsSync(path.join(dataDir, 'postgres/postmaster.pid'))) kill(postmasterPid(), 'SIGQUIT');
+  await killStarted();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -83,8 +29,8 @@ describe('npm start', () => {
 
   it('boots embedded Postgres, migrates, makes the first admin, and serves the API', async () => {
     const s = npmStart({ PORT: String(await freePort()) });
-    const url = await started(s);
-    expect(s.output()).toContain('first boot: created admin@relaydesk.local');
+    const url = await s.running();
+    expect(s.output()).toContain('first boot: created the admin admin@relaydesk.local');
 
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
@@ -110,11 +56,12 @@ describe('npm start', () => {
     expect(await s.exit).toBe(0);
     await until('every process to exit', () => pids.every((p) => !isAlive(p)));
     expect(fs.existsSync(path.join(dataDir, 'postgres/postmaster.pid'))).toBe(false);
-  });
+    expect(fs.existsSync(path.join(dataDir, 'relaydesk.pid'))).toBe(false);
+  }, 2 * START_TIMEOUT_MS + 60_000);
 
   it('a second npm start finds the same data and keeps the admin token', async () => {
     const s = npmStart({ PORT: String(await freePort()) });
-    const url = await started(s);
+    const url = await s.running();
     expect(s.output()).not.toContain('first boot');
     expect(fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim()).toBe(token);
     const rd = createRelaydeskClient({ url, token });
@@ -133,18 +80,18 @@ describe('npm start', () => {
     expect(out).toMatch(/created ticket #2 .*\nlatest tickets: #2 My first ticket, #1 From npm start/s);
     process.kill(-s.child.pid!, 'SIGTERM');
     expect(await s.exit).toBe(0);
-  });
+  }, START_TIMEOUT_MS + 60_000);
 
   it('recovers from a killed start: an orphaned Postgres is stopped, a stale pid file cleared', async () => {
     const s = npmStart({ PORT: String(await freePort()) });
-    await started(s);
+    await s.running();
     const orphan = postmasterPid();
     process.kill(-s.child.pid!, 'SIGKILL'); // supervisor, server, worker: postgres lives on in its own group
     await s.exit;
     expect(isAlive(orphan)).toBe(true);
 
     const again = npmStart({ PORT: String(await freePort()) });
-    const url = await started(again);
+    const url = await again.running();
     expect(again.output()).toContain(`stopped a Postgres (pid ${orphan})`);
     expect((await fetch(`${url}/health`)).status).toBe(200);
 
@@ -156,11 +103,11 @@ describe('npm start', () => {
     expect(fs.existsSync(path.join(dataDir, 'postgres/postmaster.pid'))).toBe(true);
 
     const third = npmStart({ PORT: String(await freePort()) });
-    const url3 = await started(third);
+    const url3 = await third.running();
     expect((await fetch(`${url3}/health`)).status).toBe(200);
     process.kill(-third.child.pid!, 'SIGINT');
     expect(await third.exit).toBe(0);
-  });
+  }, 3 * START_TIMEOUT_MS + 60_000);
 
   it('a taken Postgres port gives one clear line naming the variable', async () => {
     const blocker = net.createServer().listen(pgPort, '127.0.0.1');
@@ -173,13 +120,31 @@ describe('npm start', () => {
     } finally {
       blocker.close();
     }
-  });
+  }, START_TIMEOUT_MS);
+
+  it('a server that cannot start (a taken PORT) stops everything at once instead of restarting', async () => {
+    const port = await freePort();
+    const blocker = net.createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      const s = npmStart({ PORT: String(port) });
+      const pg = await s.waitFor(/embedded Postgres on/, { timeoutMs: START_TIMEOUT_MS }).then(() => postmasterPid());
+      expect(await s.exit).toBe(1);
+      expect(s.output()).toMatch(/port \d+ on 127\.0\.0\.1 is already in use; set PORT to a free port/);
+      expect(s.output()).toMatch(/\[relaydesk\] server exited during start-up \(code 1\); stopping everything\n/);
+      expect(s.output()).not.toMatch(/restarting/);
+      await until('postgres to exit', () => !isAlive(pg));
+      expect(fs.existsSync(path.join(dataDir, 'relaydesk.pid'))).toBe(false);
+    } finally {
+      blocker.close();
+    }
+  }, START_TIMEOUT_MS + 60_000);
 
   it('bad configuration fails at boot with a line naming the variable', async () => {
     const s = npmStart({ PORT: 'eighty' });
     expect(await s.exit).toBe(1);
     expect(s.output()).toMatch(/Invalid configuration: PORT/);
-  });
+  }, 60_000);
 });
 
 describe('GET /health', () => {
@@ -195,5 +160,5 @@ describe('GET /health', () => {
     } finally {
       await server.stop();
     }
-  });
+  }, 60_000);
 });
