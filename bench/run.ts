@@ -15,6 +15,7 @@ import { results, section } from './harness.ts';
 import { benchJobs } from './jobs.ts';
 import { benchMixed } from './mixed.ts';
 import { benchQueries, seededDatabase } from './queries.ts';
+import { benchRetention } from './retention.ts';
 import { benchWebhooks } from './webhooks.ts';
 
 const only = process.env.BENCH_ONLY?.split(',');
@@ -40,6 +41,7 @@ const benches: [name: string, title: string, run: () => Promise<unknown>][] = [
   ['events', 'Live events', benchEvents],
   ['ai', 'AI', benchAi],
   ['webhooks', 'Webhooks', benchWebhooks],
+  ['retention', 'Webhook log retention', benchRetention],
 ];
 for (const [name, title, run] of benches) {
   if (!wanted(name)) continue;

@@ -346,7 +346,7 @@ const MATRIX: Case<unknown>[] = [
     proc: 'queues.stats',
     rules: ADMIN,
     run: (rd) => rd.queues.stats.query(),
-    verify: (r) => expect(r.map((q) => q.name).sort()).toEqual(['ticket.ai-draft', 'ticket.assign', 'ticket.classify', 'webhook.deliver']),
+    verify: (r) => expect(r.map((q) => q.name).sort()).toEqual(['ticket.ai-draft', 'ticket.assign', 'ticket.classify', 'webhook.deliver', 'webhook.prune']),
   }),
   row({
     proc: 'tickets.stats',

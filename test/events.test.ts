@@ -239,7 +239,7 @@ describe('events.subscribe and tickets.history', () => {
 describe('a subscriber that stops reading', () => {
   const w = useWorld('events-slow');
 
-  it('drops its buffer when it fills, is let go with a reason if it stays behind, holds no more memory, and resumes from its last id', { timeout: 120_000 }, async () => {
+  it('is dropped once it reads nothing for EVENTS_SUBSCRIBER_STUCK_MS, holds no more memory, and resumes from its last id without losing an event', { timeout: 120_000 }, async () => {
     const buffer = 50;
     const server = await startServer(w.dbUrl, { EVENTS_SUBSCRIBER_BUFFER: String(buffer), EVENTS_SUBSCRIBER_STUCK_MS: '1000' });
     try {
@@ -278,13 +278,23 @@ describe('a subscriber that stops reading', () => {
       expect(await metric('relaydesk_event_subscriber_buffered_events')).toBeLessThanOrEqual(buffer);
       expect(await metric('relaydesk_event_subscribers')).toBe(0);
 
-      // Reading again: what was already written, then the reason.
+      // Reading again: what was already in flight, then the connection ends
+      // (cut by the server, or closed with a "fell behind" reason if that still fit).
       res.resume();
       let text = '';
       res.setEncoding('utf8');
-      for await (const chunk of res) text += chunk;
-      const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => m[1]!);
-      expect(text).toMatch(/event: serialized-error\ndata: .*fell behind/);
+      const ended = await (async () => {
+        try {
+          for await (const chunk of res) text += chunk;
+          return 'closed';
+        } catch (err) {
+          return (err as Error).message;
+        }
+      })();
+      expect(['closed', 'aborted']).toContain(ended);
+      // Only whole messages count: the last one may have been cut in the middle.
+      const whole = text.split('\n\n').slice(0, -1);
+      const ids = whole.flatMap((m) => /^id: (\d+)$/m.exec(m)?.[1] ?? []);
       expect(ids.length).toBeGreaterThan(0);
       expect(ids.length).toBeLessThan(total);
 

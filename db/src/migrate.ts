@@ -10,6 +10,7 @@ import * as aiDrafts from './migrations/2026_11_21_0005_ai_drafts.ts';
 import * as webhooks from './migrations/2026_11_21_0006_webhooks.ts';
 import * as ticketCounts from './migrations/2026_11_21_0007_ticket_counts.ts';
 import * as rateLimits from './migrations/2026_12_02_0008_rate_limits.ts';
+import * as webhookRetention from './migrations/2026_12_02_0009_webhook_retention.ts';
 
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_init': init,
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_0006_webhooks': webhooks,
   '2026_11_21_0007_ticket_counts': ticketCounts,
   '2026_12_02_0008_rate_limits': rateLimits,
+  '2026_12_02_0009_webhook_retention': webhookRetention,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

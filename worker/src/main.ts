@@ -11,6 +11,7 @@ import { makeTicketAiDraft } from './jobs/ticket-ai-draft.ts';
 import { ticketAssign } from './jobs/ticket-assign.ts';
 import { makeTicketClassify } from './jobs/ticket-classify.ts';
 import { makeWebhookDeliver, runWebhookDeadLetters } from './jobs/webhook-deliver.ts';
+import { makeWebhookPrune, WEBHOOK_PRUNE_CRON } from './jobs/webhook-prune.ts';
 import { webhookConfigFrom } from '@relaydesk/server/core/webhooks/config';
 import { startMaintenance } from './maintenance.ts';
 import { startDispatcher } from './webhook-dispatch.ts';
@@ -69,6 +70,11 @@ await runJobs(boss, db, log, makeWebhookDeliver(webhooks), {
   localConcurrency: Math.ceil(webhooks.concurrency / 5),
 });
 await runWebhookDeadLetters(boss, db, log);
+// Retention of the delivery log: one schedule for all workers (pg-boss keeps
+// it in one row, rewritten by each boot), one job an hour. `missed: 'once'`:
+// an hour with no worker up is made up for once, when one starts.
+await runJobs(boss, db, log, makeWebhookPrune(env.WEBHOOK_LOG_RETENTION_DAYS), { onSettled, batchSize: 1, pollingIntervalSeconds: 5 });
+await boss.schedule('webhook.prune', WEBHOOK_PRUNE_CRON, { reason: 'schedule' }, { missed: 'once' });
 const dispatcher = startDispatcher({ db, boss, retry: webhooks.retry, log });
 // Workers take part in the election for the event-log sequencer too: the log
 // keeps moving (and webhooks flowing) with no server running.

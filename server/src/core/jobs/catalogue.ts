@@ -5,7 +5,7 @@
 import type { Queue } from 'pg-boss';
 import { z } from 'zod';
 
-export const QUEUE_NAMES = ['ticket.classify', 'ticket.assign', 'ticket.ai-draft', 'webhook.deliver'] as const;
+export const QUEUE_NAMES = ['ticket.classify', 'ticket.assign', 'ticket.ai-draft', 'webhook.deliver', 'webhook.prune'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const JOB_PAYLOADS = {
@@ -28,6 +28,10 @@ export const JOB_PAYLOADS = {
     /** Sent by webhooks.redeliver. */
     manual: z.boolean().optional(),
   }),
+  'webhook.prune': z.object({
+    /** Who asked, for the logs: the hourly schedule, or someone by hand. The retention is the worker's WEBHOOK_LOG_RETENTION_DAYS. */
+    reason: z.enum(['schedule', 'manual']).default('schedule'),
+  }),
 } satisfies Record<QueueName, z.ZodType>;
 
 export type JobPayloads = { [Q in QueueName]: z.infer<(typeof JOB_PAYLOADS)[Q]> };
@@ -35,6 +39,7 @@ export type AssignPayload = JobPayloads['ticket.assign'];
 export type ClassifyPayload = JobPayloads['ticket.classify'];
 export type DraftPayload = JobPayloads['ticket.ai-draft'];
 export type DeliverPayload = JobPayloads['webhook.deliver'];
+export type PrunePayload = JobPayloads['webhook.prune'];
 
 export const deadLetterOf = (q: QueueName) => `${q}.dead`;
 
@@ -49,6 +54,10 @@ export const QUEUE_POLICIES: Record<QueueName, Policy> = {
   // Receivers go down for hours: back off to an hour, for about a day. Each
   // job carries the schedule of WEBHOOK_RETRY_* (see webhookRetry), these are the defaults.
   'webhook.deliver': { retryLimit: 30, retryDelay: 10, retryBackoff: true, retryDelayMax: 3600, expireInSeconds: 60 },
+  // Hourly upkeep: a run stops after its time budget (60 s, see
+  // webhooks/retention.ts), well inside the expiry; what is left waits for
+  // the next hour. A failed run (the database away) is tried again a few times.
+  'webhook.prune': { retryLimit: 3, retryDelay: 60, retryBackoff: true, retryDelayMax: 600, expireInSeconds: 300 },
 };
 
 /** A webhook job's retry schedule: exponential backoff with jitter (pg-boss: delay × 2^n × (1 + random), capped). */
