@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDb, migrateToLatest } from '@relaydesk/db';
 import { EmbeddedPostgresError, isAlive, startEmbeddedPostgres, stopOrphanPostgres, type EmbeddedPostgres } from '@relaydesk/db/embedded';
-import { ensureFirstAdmin } from '@relaydesk/server/core/users/bootstrap';
+import { announceFirstAdmin, ensureFirstAdmin } from '@relaydesk/server/core/users/bootstrap';
 import { loadEnv, startEnv } from '@relaydesk/server/core/env';
 import { installQueues } from '@relaydesk/server/core/jobs/boss';
 
@@ -107,16 +107,15 @@ try {
     if (applied.length) say(`migrations applied: ${applied.join(', ')}`);
     await installQueues(databaseUrl);
     const admin = await ensureFirstAdmin(db, { dataDir, email: env.RELAYDESK_ADMIN_EMAIL, password: env.RELAYDESK_ADMIN_PASSWORD });
-    if (admin) {
-      say(`first boot: created the admin ${admin.email}; its API token is in ${path.relative(process.cwd(), admin.tokenFile)}`);
-      // Printed once, here; only its hash is stored.
-      if (admin.generatedPassword) say(`its password (shown once, change it with npm run admin -- reset-password): ${admin.generatedPassword}`);
-    }
+    if (admin) announceFirstAdmin(admin, say);
   } finally {
     await db.destroy();
   }
 } catch (err) {
-  await pg?.stop();
+  // Ctrl-C during start-up stops Postgres under the migration or the admin's
+  // creation, which then fails: stop() is already exiting, and decides how.
+  if (stopping) await new Promise(() => {});
+  await pg?.stop().catch(() => {});
   if (lockFile) fs.rmSync(lockFile, { force: true });
   fail(err instanceof EmbeddedPostgresError ? err.message : `start-up failed: ${(err as Error).message}`);
 }
@@ -183,7 +182,7 @@ function announce() {
   const url = slots[0]!.url!;
   say(`Relaydesk is running at ${url} (tRPC at ${url}/trpc, health at ${url}/health)`);
   // Pids for operators (and the supervisor tests); a restart prints the new one.
-  const pids = slots.map((s) => `${s.name} pid ${s.child?.pid}`);
+  const pids = slots.flatMap((s) => (s.child?.pid !== undefined ? [`${s.name} pid ${s.child.pid}`] : []));
   if (pg) pids.push(`Postgres pid ${pg.pid}`);
   say(`processes: ${pids.join(', ')}; this supervisor pid ${process.pid}`);
   say(`admin token: ${path.join(path.relative(process.cwd(), dataDir) || '.', 'admin-token')}   Ctrl-C stops everything`);
@@ -207,15 +206,21 @@ async function stop(exitCode: number) {
   stopping = true;
   say('stopping…');
   for (const slot of slots) clearTimeout(slot.restart);
-  // Longer than a worker's own graceful-stop bound (20 s). A child that exits
-  // from here on is not restarted: `stopping` is set.
-  await Promise.all(slots.flatMap((s) => (s.child ? [stopChild(s.child, 25_000)] : [])));
-  // A signal during start-up: let Postgres finish starting, then stop it.
-  const cluster = pg ?? (await pgStarting?.catch(() => undefined));
-  await cluster?.stop();
-  if (lockFile) fs.rmSync(lockFile, { force: true });
-  say('stopped');
-  process.exit(exitCode);
+  try {
+    // Longer than a worker's own graceful-stop bound (20 s). A child that exits
+    // from here on is not restarted: `stopping` is set.
+    await Promise.all(slots.flatMap((s) => (s.child ? [stopChild(s.child, 25_000)] : [])));
+    // A signal during start-up: let Postgres finish starting, then stop it.
+    const cluster = pg ?? (await pgStarting?.catch(() => undefined));
+    await cluster?.stop();
+    say('stopped');
+  } catch (err) {
+    console.error(`[relaydesk] stopping failed: ${(err as Error).message}`);
+    exitCode = 1;
+  } finally {
+    if (lockFile) fs.rmSync(lockFile, { force: true });
+    process.exit(exitCode);
+  }
 }
 
 if (stopping) await new Promise(() => {}); // a signal arrived during start-up: stop() is exiting

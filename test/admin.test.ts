@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createDb } from '@relaydesk/db';
 import { freePort } from '@relaydesk/db/embedded';
-import { ensureFirstAdmin } from '../server/src/core/users/bootstrap.ts';
+import { announceFirstAdmin, ensureFirstAdmin } from '../server/src/core/users/bootstrap.ts';
 import { createTestDatabase, databaseUrl } from './helpers/db.ts';
 import { repoRoot } from './helpers/server.ts';
 import { waitFor } from './helpers/worker.ts';
@@ -118,16 +118,21 @@ const logLines = (out: string) => out.split('\n').filter((l) => l.startsWith('{'
 let server: Booted;
 
 describe('the first admin', () => {
-  it('is created by the first server boot of an empty database, once; its password is printed, never logged', async () => {
+  it('is created by the first server boot of an empty database, once; off a terminal its password goes to a 0600 file, never to stdout or the log', async () => {
     const users = async () => (await tdb.db.selectFrom('users').select('email').execute()).map((u) => u.email);
     expect(await users()).toEqual([]); // the test databases start with no user at all
 
     const dataDir = newDir('data');
     const first = await bootServer(tdb.url, dataDir, { RELAYDESK_ADMIN_EMAIL: 'Owner@Example.com' });
     expect(first.output()).toMatch(/\[relaydesk\] first boot: created the admin owner@example\.com; its API token is in .*admin-token/);
-    const password = secret(first.output(), /its password \(shown once[^)]*\): (\S+)/);
+    // Its stdout is a pipe here, as a container's is (where stdout is the log): the password is only in the file.
+    const passwordFile = path.join(dataDir, 'admin-password');
+    expect(first.output()).toContain(`its generated password is in ${passwordFile}`);
+    expect(first.output()).not.toContain('its password (shown once');
+    expect(fs.statSync(passwordFile).mode & 0o777).toBe(0o600);
+    const password = fs.readFileSync(passwordFile, 'utf8').trim();
     expect(password).toMatch(/^[\w-]{20}$/);
-    expect(first.output().split(password!).length).toBe(2); // printed once
+    expect(first.output()).not.toContain(password);
     expect(logLines(first.output()).length).toBeGreaterThan(0);
     expect(logLines(first.output()).join('\n')).toContain('created the first admin');
 
@@ -147,6 +152,19 @@ describe('the first admin', () => {
     expect(fs.readFileSync(tokenFile, 'utf8').trim()).toBe(token);
     expect(await users()).toEqual(['owner@example.com']);
   }, 60_000);
+
+  it('on a terminal (npm start, npm run server by hand) the generated password is also shown, once', () => {
+    const admin = { email: 'a@example.com', tokenFile: '/d/admin-token', generatedPassword: 'pw-0123456789abcdefg', passwordFile: '/d/admin-password' };
+    const onTerminal: string[] = [];
+    announceFirstAdmin(admin, (l) => onTerminal.push(l), true);
+    expect(onTerminal.filter((l) => l.includes(admin.generatedPassword))).toEqual([
+      'its password (shown once, change it with npm run admin -- reset-password): pw-0123456789abcdefg',
+    ]);
+    const offTerminal: string[] = [];
+    announceFirstAdmin(admin, (l) => offTerminal.push(l), false);
+    expect(offTerminal.join('\n')).not.toContain(admin.generatedPassword);
+    expect(offTerminal.join('\n')).toContain('its generated password is in /d/admin-password');
+  });
 
   it('two processes booting at once on an empty database create exactly one admin', async () => {
     const dirs = Array.from({ length: 4 }, () => newDir('race'));

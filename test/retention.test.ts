@@ -127,9 +127,8 @@ describe('pruneWebhookLog', () => {
     try {
       await c.query('begin');
       await c.query('select 1 from webhook_deliveries where id = $1 for update', [held]);
-      const started = performance.now();
+      // A prune that waited for the row would hang here until the test's own timeout.
       const r = await pruneWebhookLog(t.db, { olderThanDays: 30 });
-      expect(performance.now() - started).toBeLessThan(5000);
       expect(r.deliveries).toBe(1);
       expect(await present(t.db, [other!])).toEqual({ deliveries: 0, attempts: 0 });
       // Meanwhile the holder turns it back to pending (a redelivery): it must survive.

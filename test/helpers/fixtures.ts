@@ -44,18 +44,24 @@ export function useWorld(label: string, opts: { serverEnv?: () => Record<string,
     const tdb = await createTestDatabase(label);
     Object.assign(world, tdb);
     world.dbUrl = tdb.url;
-    world.server = await startServer(tdb.url, opts.serverEnv?.());
-    world.url = world.server.url;
     world.client = (token?: string) => createRelaydeskClient({ url: world.url, token });
-    world.anon = world.client();
-    world.makeUser = async (role, name, extra = {}) => {
+    const insertUser = async (role: Role, name?: string, extra: { password?: string; capacity?: number } = {}) => {
       const n = ++counter;
       const email = `${role}${n}-${label}@example.com`.toLowerCase();
       const user = await createUser(tdb.db, null, { name: name ?? `${role} ${n}`, email, role, ...extra });
       const t = await issueToken(tdb.db, user.id, 'test');
-      return { id: user.id, email, role, contactId: user.contactId, token: t.token, tokenId: t.id, rd: world.client(t.token) };
+      return { id: user.id, email, role, contactId: user.contactId, token: t.token, tokenId: t.id };
     };
-    world.admin = await world.makeUser('admin');
+    world.makeUser = async (role, name, extra = {}) => {
+      const u = await insertUser(role, name, extra);
+      return { ...u, rd: world.client(u.token) };
+    };
+    // A user before the server boots: it finds a database in use and creates no first admin of its own.
+    const admin = await insertUser('admin');
+    world.server = await startServer(tdb.url, opts.serverEnv?.());
+    world.url = world.server.url;
+    world.anon = world.client();
+    world.admin = { ...admin, rd: world.client(admin.token) };
     // Room for the many tickets tests assign to them (capacity is enforced).
     world.agent = await world.makeUser('agent', undefined, { capacity: 1000 });
     world.agent2 = await world.makeUser('agent', undefined, { capacity: 1000 });

@@ -14,9 +14,10 @@ export interface ServerProcess {
 }
 
 export async function startServer(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  // Its own data folder (removed when it stops): a first-boot admin's token never lands in the repository's .data.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-server-'));
   const child = spawn(process.execPath, [path.join(repoRoot, 'server/src/api/main.ts')], {
-    // Its own data folder: a first-boot admin token never lands in the repository's .data.
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', RELAYDESK_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-server-')), ...env },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', RELAYDESK_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -36,10 +37,12 @@ export async function startServer(databaseUrl: string, env: Record<string, strin
     url,
     child,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -12,7 +12,7 @@ import { createJobs } from '../core/jobs/send.ts';
 import { loadEnv, serverEnv } from '../core/env.ts';
 import { brief, createLogger } from '../core/logger.ts';
 import { webhookConfigFrom } from '../core/webhooks/config.ts';
-import { keepEnsuringFirstAdmin } from '../core/users/bootstrap.ts';
+import { announceFirstAdmin, keepEnsuringFirstAdmin } from '../core/users/bootstrap.ts';
 
 const env = loadEnv(serverEnv);
 const log = createLogger('server', env.LOG_LEVEL);
@@ -52,13 +52,7 @@ const firstAdmin = keepEnsuringFirstAdmin(
   { dataDir: path.resolve(env.RELAYDESK_DATA_DIR), email: env.RELAYDESK_ADMIN_EMAIL, password: env.RELAYDESK_ADMIN_PASSWORD },
   {
     log,
-    // On stdout, never through the log: log pipelines must not hold a password.
-    onCreated: (admin) => {
-      console.log(`[relaydesk] first boot: created the admin ${admin.email}; its API token is in ${admin.tokenFile}`);
-      if (admin.generatedPassword) {
-        console.log(`[relaydesk] its password (shown once, change it with npm run admin -- reset-password): ${admin.generatedPassword}`);
-      }
-    },
+    onCreated: (admin) => announceFirstAdmin(admin, (line) => console.log(`[relaydesk] ${line}`)),
   },
 );
 await firstAdmin.ready;

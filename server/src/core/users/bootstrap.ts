@@ -20,8 +20,10 @@ export function generatePassword(): string {
 
 export interface FirstAdmin {
   email: string;
-  /** Set when it was generated: shown once, by the caller, and never stored in clear. */
+  /** Set when it was generated: shown once on a terminal, and otherwise only in `passwordFile`. */
   generatedPassword?: string;
+  /** Where a generated password was written (mode 0600), for a process with no terminal (a container). */
+  passwordFile?: string;
   /** Where its API token was written (mode 0600). */
   tokenFile: string;
 }
@@ -48,6 +50,7 @@ export async function ensureFirstAdmin(db: Kysely<Database>, opts: FirstAdminOpt
   const passwordHash = await hashPassword(opts.password ?? generatedPassword!);
   const token = generateToken();
   const tokenFile = path.join(opts.dataDir, 'admin-token');
+  const passwordFile = generatedPassword ? path.join(opts.dataDir, 'admin-password') : undefined;
   const created = await db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(7390124)`.execute(trx);
     const any = await trx.selectFrom('users').select('id').limit(1).executeTakeFirst();
@@ -57,12 +60,31 @@ export async function ensureFirstAdmin(db: Kysely<Database>, opts: FirstAdminOpt
     await trx.insertInto('api_tokens').values({ id: uuidv7(), user_id: id, token_hash: hashToken(token), name: 'first-boot' }).execute();
     // Written before commit: if the write fails, no admin exists whose token is lost.
     fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-    fs.rmSync(tokenFile, { force: true });
-    fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+    writeSecret(tokenFile, token);
+    if (passwordFile) writeSecret(passwordFile, generatedPassword!);
     return true;
   });
   if (!created) return undefined;
-  return { email, tokenFile, ...(generatedPassword ? { generatedPassword } : {}) };
+  return { email, tokenFile, ...(generatedPassword ? { generatedPassword, passwordFile } : {}) };
+}
+
+/** A new file only its owner reads; never through a link someone left in its place. */
+function writeSecret(file: string, value: string) {
+  fs.rmSync(file, { force: true });
+  fs.writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' });
+}
+
+/**
+ * Tells the operator what the first boot created, on stdout (never through
+ * the log, whose pipelines must not hold a password). A generated password
+ * is shown only on a terminal; without one (a container, whose stdout is
+ * its log) only the file that holds it is named.
+ */
+export function announceFirstAdmin(admin: FirstAdmin, print: (line: string) => void, terminal = Boolean(process.stdout.isTTY)) {
+  print(`first boot: created the admin ${admin.email}; its API token is in ${admin.tokenFile}`);
+  if (!admin.generatedPassword) return;
+  if (terminal) print(`its password (shown once, change it with npm run admin -- reset-password): ${admin.generatedPassword}`);
+  print(`its generated password is in ${admin.passwordFile} (mode 0600): read it, delete it, or change it with npm run admin -- reset-password`);
 }
 
 export interface FirstAdminBoot {
