@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { benchAi } from './ai.ts';
 import { benchClaims } from './claims.ts';
+import { benchCreate } from './create.ts';
 import { benchEvents } from './events.ts';
 import { results, section } from './harness.ts';
 import { benchJobs } from './jobs.ts';
@@ -36,6 +37,7 @@ console.log(`Relaydesk benchmarks — ${machine}`);
 
 let postgres = 'unknown';
 const benches: [name: string, title: string, run: () => Promise<unknown>][] = [
+  ['create', 'Ticket creation over HTTP, end to end', benchCreate],
   ['claims', 'Claims (tickets.claim)', benchClaims],
   ['jobs', 'Job throughput', benchJobs],
   ['events', 'Live events', benchEvents],

@@ -10,11 +10,28 @@ export interface WorkerProcess {
   kill9(): Promise<void>;
 }
 
-export async function startWorker(databaseUrl: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+/** `output`: the worker's stdout and stderr are also collected there, line by line. */
+export async function startWorker(databaseUrl: string, env: Record<string, string> = {}, opts: { output?: string[] } = {}): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [path.join(repoRoot, 'worker/src/main.ts')], {
     env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', opts.output ? 'pipe' : 'inherit', opts.output ? 'pipe' : 'inherit', 'ipc'],
   });
+  if (opts.output) {
+    const lines = opts.output;
+    for (const [stream, echo] of [
+      [child.stdout, process.stdout],
+      [child.stderr, process.stderr],
+    ] as const) {
+      let rest = '';
+      stream!.setEncoding('utf8');
+      stream!.on('data', (chunk: string) => {
+        echo.write(chunk);
+        const parts = (rest + chunk).split('\n');
+        rest = parts.pop()!;
+        lines.push(...parts);
+      });
+    }
+  }
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('worker did not become ready within 30 s')), 30_000);

@@ -26,10 +26,13 @@ const db = createDb(env.DATABASE_URL, {
   applicationName: 'relaydesk-worker',
   onError: (err) => log.warn({ err: brief(err) }, 'idle database connection lost'),
 });
-const boss = createBoss(env.DATABASE_URL, { max: 4, applicationName: 'relaydesk-worker-boss', supervise: true });
+const boss = createBoss(env.DATABASE_URL, { max: 4, applicationName: 'relaydesk-worker-boss', supervise: true, listen: env.JOBS_LISTEN_NOTIFY });
 // pg-boss reports lost connections here and keeps retrying; it must not crash the process.
 boss.on('error', (err) => log.warn({ err: brief(err) }, 'pg-boss error'));
-boss.on('warning', (w) => log.warn({ warning: w }, 'pg-boss warning'));
+boss.on('warning', (w: { message: string; data?: { type?: string } }) => {
+  if (w.data?.type === 'listen_notify_unavailable') log.warn({ warning: w }, 'job pickup: LISTEN unavailable, polling every 0.5 s');
+  else log.warn({ warning: w }, 'pg-boss warning');
+});
 
 try {
   await boss.start();

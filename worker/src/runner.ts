@@ -28,8 +28,14 @@ export const defineJob = <S extends z.ZodType>(def: JobDefinition<S>) => def;
 export interface RunOptions {
   /** Jobs fetched per poll. Default 10. */
   batchSize?: number;
-  /** Seconds between polls when idle. Default 0.5. */
+  /** Seconds between polls when idle and not woken by NOTIFY. Default 0.5. */
   pollingIntervalSeconds?: number;
+  /**
+   * Seconds between polls while the LISTEN connection is up: a backstop for
+   * what no NOTIFY announces (a retry coming due, a missed notification).
+   * Default 2.
+   */
+  notifyPollingIntervalSeconds?: number;
   /**
    * Run a fetched batch one job at a time. For handlers that serialise on a
    * lock anyway: in parallel they would only hold pool connections waiting.
@@ -53,6 +59,7 @@ export async function runJobs<S extends z.ZodType>(
     {
       batchSize: opts.batchSize ?? 10,
       pollingIntervalSeconds: opts.pollingIntervalSeconds ?? 0.5,
+      notifyPollingIntervalSeconds: Math.max(opts.pollingIntervalSeconds ?? 0.5, opts.notifyPollingIntervalSeconds ?? 2),
       // A full batch means more is waiting: fetch again at once instead of sleeping.
       burstWhenBatchFull: true,
       perJobResults: true,

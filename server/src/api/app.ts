@@ -9,6 +9,7 @@ import { pinoHttp } from 'pino-http';
 import type { Database } from '@relaydesk/db';
 import { createAiContext, type AiContext } from '../core/ai/context.ts';
 import { bearerToken, userForToken } from '../core/users/auth.ts';
+import type { TokenCache } from '../core/users/token-cache.ts';
 import { createLoginLimits } from '../core/users/login.ts';
 import { commonEnv } from '../core/env.ts';
 import type { EventHub } from './events/hub.ts';
@@ -37,6 +38,8 @@ export interface AppDeps {
   webhooks?: WebhookConfig;
   /** Request handling: logs, deadline, CORS, proxies. Default: the environment variables' defaults. */
   http?: Partial<HttpOptions>;
+  /** Answers bearer tokens from memory (kept current by the hub's LISTEN). Without it, each request looks its token up. */
+  tokens?: TokenCache;
 }
 
 export interface HttpOptions {
@@ -62,6 +65,7 @@ export function createApp({
   ai = createAiContext(commonEnv.parse({}), db),
   webhooks = webhookConfigFrom(commonEnv.parse({})),
   http: httpOverrides,
+  tokens,
 }: AppDeps): express.Express {
   const http: HttpOptions = { ...defaultHttp, ...httpOverrides };
   const loginLimits = createLoginLimits(db);
@@ -117,7 +121,7 @@ export function createApp({
     else next();
   });
 
-  const metrics = createServerMetrics(jobs, hub);
+  const metrics = createServerMetrics(jobs, hub, tokens);
   const procedures = new Set(Object.keys(appRouter._def.procedures));
   app.get('/metrics', async (req, res) => {
     if (metricsToken && bearerToken(req.headers.authorization) !== metricsToken) {
@@ -200,7 +204,7 @@ export function createApp({
         const token = bearerToken(req.headers.authorization);
         let user: Awaited<ReturnType<typeof userForToken>> = null;
         try {
-          user = token ? await userForToken(db, token) : null;
+          user = token ? await userForToken(db, token, tokens) : null;
         } catch (err) {
           if (!isConnectionError(err)) throw err;
           throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable; try again shortly', cause: new AppError('UNAVAILABLE', 'the database is unavailable', { cause: err }) });
@@ -217,6 +221,7 @@ export function createApp({
           invalidToken: Boolean(token && !user),
           events,
           disconnect: () => res.destroy(),
+          authChanged: () => tokens?.clear(),
           ai,
           loginLimits,
           webhooks,

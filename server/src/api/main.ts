@@ -13,6 +13,7 @@ import { loadEnv, serverEnv } from '../core/env.ts';
 import { brief, createLogger } from '../core/logger.ts';
 import { webhookConfigFrom } from '../core/webhooks/config.ts';
 import { announceFirstAdmin, keepEnsuringFirstAdmin } from '../core/users/bootstrap.ts';
+import { TokenCache } from '../core/users/token-cache.ts';
 
 const env = loadEnv(serverEnv);
 const log = createLogger('server', env.LOG_LEVEL);
@@ -59,7 +60,9 @@ await firstAdmin.ready;
 
 // Every server tails the event log for its own subscribers; one process in
 // the deployment (server or worker) is elected to sequence it.
-const hub = new EventHub({ db, connectionString: env.DATABASE_URL, log });
+// Bearer tokens answered from memory; the hub's LISTEN keeps the cache current.
+const tokens = new TokenCache(env.AUTH_CACHE_TTL_MS);
+const hub = new EventHub({ db, connectionString: env.DATABASE_URL, log, tokens });
 hub.start();
 const sequencer = startSequencer({ db, connectionString: env.DATABASE_URL, log });
 
@@ -69,6 +72,7 @@ const app = createApp({
   jobs,
   metricsToken: env.METRICS_TOKEN,
   hub,
+  tokens,
   ai,
   webhooks: webhookConfigFrom(env),
   streamLimits: { maxBuffered: env.EVENTS_SUBSCRIBER_BUFFER, stuckMs: env.EVENTS_SUBSCRIBER_STUCK_MS, perToken: env.EVENTS_STREAMS_PER_TOKEN },

@@ -4,8 +4,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { EventHub } from './events/hub.ts';
 import type { Jobs } from '../core/jobs/send.ts';
 import { queueCounts } from '../core/jobs/stats.ts';
+import type { TokenCache } from '../core/users/token-cache.ts';
 
-export function createServerMetrics(jobs: Jobs, hub?: EventHub) {
+export function createServerMetrics(jobs: Jobs, hub?: EventHub, tokens?: TokenCache) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'relaydesk_server_' });
   const httpDuration = new Histogram({
@@ -78,6 +79,19 @@ export function createServerMetrics(jobs: Jobs, hub?: EventHub) {
       collect() {
         this.reset();
         this.inc(hub.laggingClosed);
+      },
+    });
+  }
+  if (tokens) {
+    new Counter({
+      name: 'relaydesk_auth_token_lookups_total',
+      help: 'Bearer tokens authenticated, by where the answer came from (cache: memory, database: a lookup)',
+      labelNames: ['source'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ source: 'cache' }, tokens.hits);
+        this.inc({ source: 'database' }, tokens.misses);
       },
     });
   }

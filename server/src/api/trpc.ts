@@ -29,6 +29,12 @@ export interface ContextInner {
   events?: { hub: EventHub; limits: StreamLimits };
   /** Drops the caller's connection (a stream whose client stopped reading). */
   disconnect?: () => void;
+  /**
+   * This request changed who a token stands for (a revocation, a new role):
+   * the process forgets its cached tokens now, before the answer goes out,
+   * rather than when its own NOTIFY comes back.
+   */
+  authChanged?: () => void;
   /** AI configuration and the AI rate limits. */
   ai: AiContext;
   /** Failed-login counters, shared by every server process. */

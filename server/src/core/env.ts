@@ -94,6 +94,12 @@ export const serverEnv = commonEnv.extend({
   EVENTS_STREAMS_PER_TOKEN: z.coerce.number().int().min(1).max(10_000).default(20),
   /** Per-request log lines: all, errors (4xx/5xx only) or off. Default all. */
   LOG_REQUESTS: z.enum(['all', 'errors', 'off']).default('all'),
+  /**
+   * How long (ms) a process may answer a bearer token from memory. Changes made
+   * through Relaydesk reach every server at once (NOTIFY); this bounds changes
+   * made behind its back. 0: every request looks its token up. Default 30000.
+   */
+  AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** Bound on a request and its statements, in ms; past it: 503 with Retry-After. Default 5000. */
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
   /** Comma-separated origins allowed to call the API from a browser. Default none. */
@@ -114,6 +120,14 @@ export const workerEnv = commonEnv.extend({
   DATABASE_URL: postgresUrl,
   /** Serve this worker's Prometheus metrics on 127.0.0.1:<port>/metrics. Unset: off. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * Wake on new jobs through Postgres LISTEN/NOTIFY instead of waiting for the next poll.
+   * Off behind a pooler in transaction mode (PgBouncer), which cannot hold a LISTEN. Default true.
+   */
+  JOBS_LISTEN_NOTIFY: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
 });
 export type WorkerEnv = z.infer<typeof workerEnv>;
 

@@ -16,6 +16,7 @@ import { eventColumns, loggedEvent, logHead, type LoggedEvent } from '../../core
 import { LIVE_CHANNEL, parseLive, type LiveEvent } from '../../core/events/live.ts';
 import { EVENTS_CHANNEL } from '../../core/events/sequencer.ts';
 import { AUTH_CHANNEL } from '../../core/users/auth.ts';
+import type { TokenCache } from '../../core/users/token-cache.ts';
 
 
 export interface HubListener {
@@ -41,12 +42,17 @@ export interface HubOptions {
   pollMs?: number;
   /** Rows per read. */
   pageSize?: number;
+  /**
+   * The process's token cache: told of every auth change heard on this
+   * connection, and trusted only while the connection listens.
+   */
+  tokens?: TokenCache;
 }
 
 export class EventHub {
   /** The last position handed to listeners; null until the log was first read. */
   head: number | null = null;
-  readonly #opts: Required<HubOptions>;
+  readonly #opts: Required<Omit<HubOptions, 'tokens'>> & Pick<HubOptions, 'tokens'>;
   readonly #listeners = new Set<HubListener>();
   #client: pg.Client | null = null;
   #stopped = false;
@@ -172,6 +178,8 @@ export class EventHub {
       // Only the current connection reconnects ('error' and 'end' both come).
       if (this.#client !== client) return;
       this.#client = null;
+      // Changes may go unheard until LISTEN is back: stop answering tokens from memory.
+      this.#opts.tokens?.setTrusted(false);
       client.removeAllListeners('notification');
       client.end().catch(() => {});
       if (this.#stopped) return;
@@ -193,6 +201,7 @@ export class EventHub {
         const e = parseLive(msg.payload);
         if (e) for (const l of this.#listeners) l.onLive?.(e);
       } else if (msg.channel === AUTH_CHANNEL && msg.payload) {
+        this.#opts.tokens?.forgetUser(msg.payload);
         for (const l of this.#listeners) l.onAuthChange?.(msg.payload);
       }
     });
@@ -201,6 +210,7 @@ export class EventHub {
       .connect()
       .then(() => client.query(`listen ${EVENTS_CHANNEL}; listen ${AUTH_CHANNEL}; listen ${LIVE_CHANNEL}`))
       .then(() => {
+        if (this.#client === client) this.#opts.tokens?.setTrusted(true);
         // Whatever was committed while not listening.
         void this.poke();
       })
@@ -212,6 +222,7 @@ export class EventHub {
   async stop(reason: Error): Promise<void> {
     this.#stopped = true;
     this.#stopReason = reason;
+    this.#opts.tokens?.setTrusted(false);
     if (this.#timer) clearInterval(this.#timer);
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     for (const l of [...this.#listeners]) l.onClose?.(reason);

@@ -32,7 +32,11 @@ export const usersRouter = router({
   update: adminProcedure
     .input(updateUserInput)
     .output(userOutput)
-    .mutation(({ ctx, input }) => updateUser(ctx.db, ctx.jobs, ctx.user, input)),
+    .mutation(async ({ ctx, input }) => {
+      const user = await updateUser(ctx.db, ctx.jobs, ctx.user, input);
+      ctx.authChanged?.();
+      return user;
+    }),
 
   createToken: adminProcedure
     .input(createTokenInput)
@@ -42,7 +46,11 @@ export const usersRouter = router({
   revokeToken: adminProcedure
     .input(z.strictObject({ id }))
     .output(revokeTokenOutput)
-    .mutation(({ ctx, input }) => revokeApiToken(ctx.db, ctx.user, input.id)),
+    .mutation(async ({ ctx, input }) => {
+      const revoked = await revokeApiToken(ctx.db, ctx.user, input.id);
+      ctx.authChanged?.();
+      return revoked;
+    }),
 
   tokens: adminProcedure
     .input(z.strictObject({ userId: id }))

@@ -11,6 +11,12 @@ export interface BossOptions {
   supervise?: boolean;
   /** How often expired jobs are found and retried, in seconds. Default 10. */
   superviseIntervalSeconds?: number;
+  /**
+   * Hold a LISTEN connection so workers of `notify` queues wake when a job is
+   * sent (workers only: senders just NOTIFY). When it cannot be set up,
+   * pg-boss warns and the workers poll; a lost one is reconnected with backoff.
+   */
+  listen?: boolean;
 }
 
 export function createBoss(url: string, opts: BossOptions = {}): PgBoss {
@@ -24,6 +30,7 @@ export function createBoss(url: string, opts: BossOptions = {}): PgBoss {
     superviseIntervalSeconds: opts.superviseIntervalSeconds ?? 10,
     // Expired jobs (a worker killed mid-job) are found by the monitor pass: keep it as frequent.
     monitorIntervalSeconds: opts.superviseIntervalSeconds ?? 10,
+    useListenNotify: opts.listen ?? false,
   });
 }
 

@@ -45,15 +45,18 @@ export const deadLetterOf = (q: QueueName) => `${q}.dead`;
 
 type Policy = Omit<Queue, 'name' | 'deadLetter'>;
 
+// `notify`: sending a job also sends a Postgres NOTIFY (in the sender's
+// transaction, so at its commit), which wakes a listening worker at once
+// instead of at its next poll. Every queue someone waits on has it.
 export const QUEUE_POLICIES: Record<QueueName, Policy> = {
   // Cheap, idempotent, and the backlog drains on the next run anyway.
-  'ticket.assign': { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, expireInSeconds: 60 },
+  'ticket.assign': { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, expireInSeconds: 60, notify: true },
   // LLM calls: a few tries, then the built-in classifier has already answered.
-  'ticket.classify': { retryLimit: 4, retryDelay: 5, retryBackoff: true, retryDelayMax: 300, expireInSeconds: 120 },
-  'ticket.ai-draft': { retryLimit: 3, retryDelay: 5, retryBackoff: true, retryDelayMax: 300, expireInSeconds: 300 },
+  'ticket.classify': { retryLimit: 4, retryDelay: 5, retryBackoff: true, retryDelayMax: 300, expireInSeconds: 120, notify: true },
+  'ticket.ai-draft': { retryLimit: 3, retryDelay: 5, retryBackoff: true, retryDelayMax: 300, expireInSeconds: 300, notify: true },
   // Receivers go down for hours: back off to an hour, for about a day. Each
   // job carries the schedule of WEBHOOK_RETRY_* (see webhookRetry), these are the defaults.
-  'webhook.deliver': { retryLimit: 30, retryDelay: 10, retryBackoff: true, retryDelayMax: 3600, expireInSeconds: 60 },
+  'webhook.deliver': { retryLimit: 30, retryDelay: 10, retryBackoff: true, retryDelayMax: 3600, expireInSeconds: 60, notify: true },
   // Hourly upkeep: a run stops after its time budget (60 s, see
   // webhooks/retention.ts), well inside the expiry; what is left waits for
   // the next hour. A failed run (the database away) is tried again a few times.

@@ -5,6 +5,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
 import type { SessionUser } from '../caller.ts';
+import type { TokenCache } from './token-cache.ts';
 
 const TOKEN_PREFIX = 'rd_';
 const LAST_USED_EVERY_MS = 5 * 60_000;
@@ -62,7 +63,7 @@ function activeTokens(db: Kysely<Database>) {
   return db
     .selectFrom('api_tokens as t')
     .innerJoin('users as u', 'u.id', 't.user_id')
-    .select(['u.id', 'u.name', 'u.email', 'u.role', 'u.contact_id', 't.id as token_id', 't.last_used_at'])
+    .select(['u.id', 'u.name', 'u.email', 'u.role', 'u.contact_id', 't.id as token_id', 't.last_used_at', 't.expires_at'])
     .where('t.revoked_at', 'is', null)
     .where((eb) => eb.or([eb('t.expires_at', 'is', null), eb('t.expires_at', '>', sql<Date>`now()`)]))
     .where('u.active', '=', true);
@@ -78,20 +79,45 @@ const sessionUser = (row: TokenRow): SessionUser => ({
   tokenId: row.token_id,
 });
 
-export async function userForToken(db: Kysely<Database>, token: string): Promise<SessionUser | null> {
+/**
+ * The active user behind a bearer token, or null. From `cache` when it holds
+ * the token (no database round trip), else one indexed lookup.
+ */
+export async function userForToken(db: Kysely<Database>, token: string, cache?: TokenCache): Promise<SessionUser | null> {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 100) return null;
-  const row = await activeTokens(db).where('t.token_hash', '=', hashToken(token)).executeTakeFirst();
-  if (!row) return null;
-  // Record use at most every few minutes: a write per request would cost more than the lookup.
-  if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > LAST_USED_EVERY_MS) {
-    await db
-      .updateTable('api_tokens')
-      .set({ last_used_at: new Date() })
-      .where('id', '=', row.token_id)
-      .execute()
-      .catch(() => {}); // best effort: never fail a request over bookkeeping
+  const hash = hashToken(token);
+  const key = cache ? hash.toString('hex') : '';
+  const cached = cache?.get(key);
+  if (cached) {
+    recordUse(db, cached.user.tokenId, cached.lastUsedAt, cached.touched);
+    return cached.user;
   }
-  return sessionUser(row);
+  const generation = cache?.generation ?? 0;
+  const row = await activeTokens(db).where('t.token_hash', '=', hash).executeTakeFirst();
+  if (!row) return null;
+  const user = sessionUser(row);
+  let lastUsedAt = row.last_used_at;
+  recordUse(db, row.token_id, lastUsedAt?.getTime() ?? null, (at) => {
+    lastUsedAt = new Date(at);
+  });
+  cache?.set(key, generation, { user, tokenExpiresAt: row.expires_at, lastUsedAt });
+  return user;
+}
+
+/**
+ * Records a token's use at most every few minutes, in the background: a
+ * write per request would cost more than the request, and bookkeeping never
+ * fails or delays one.
+ */
+function recordUse(db: Kysely<Database>, tokenId: string, lastUsedAt: number | null, touched: (at: number) => void): void {
+  const now = Date.now();
+  if (lastUsedAt !== null && now - lastUsedAt <= LAST_USED_EVERY_MS) return;
+  touched(now);
+  db.updateTable('api_tokens')
+    .set({ last_used_at: new Date(now) })
+    .where('id', '=', tokenId)
+    .execute()
+    .catch(() => {});
 }
 
 /**

@@ -78,7 +78,10 @@ export async function updateUser(db: Kysely<Database>, jobs: Jobs, user: Session
     if (released > 0 || (row.role === 'agent' && row.active && (patch.capacity !== undefined || patch.active || patch.role))) {
       await sendAssignDrain(jobs, trx);
     }
-    if (patch.role !== undefined || patch.active !== undefined || passwordHash) await announceAuthChange(trx, userId);
+    // Who the user is to a request (role, name, being active) or which tokens still work changed.
+    if (patch.role !== undefined || patch.active !== undefined || patch.name !== undefined || passwordHash) {
+      await announceAuthChange(trx, userId);
+    }
     return userDto(row);
   });
 }
