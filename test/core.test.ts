@@ -7,6 +7,7 @@ import { createBoss } from '../server/src/core/jobs/boss.ts';
 import { createJobs, type Jobs } from '../server/src/core/jobs/send.ts';
 import { addMessage } from '../server/src/core/messages/add.ts';
 import { createTicket } from '../server/src/core/tickets/create.ts';
+import { pickAgents } from '../server/src/core/tickets/assign.ts';
 import { visibleTo, visibleWhere, type Audience } from '../server/src/core/events/visibility.ts';
 import { follow } from './helpers/events.ts';
 import { codeOf, useWorld, type Actor } from './helpers/fixtures.ts';
@@ -118,5 +119,27 @@ describe('rate limits shared by every server process', () => {
     }
     expect(await codeOf(servers[0]!.auth.login.mutate({ email: u.email, password: 'wrong again' }))).toBe('TOO_MANY_REQUESTS');
     expect(await codeOf(servers[1]!.auth.login.mutate({ email: u.email, password: 'correct horse battery' }))).toBe('TOO_MANY_REQUESTS');
+  });
+});
+
+describe('choosing agents for a batch of waiting tickets', () => {
+  const agent = (id: string, open: number, capacity: number, lastAssigned: number | null) => ({ id, open, capacity, lastAssigned });
+
+  it('gives each ticket, in order, to the one with the fewest open tickets; ties go to the one idle longest, then by id', () => {
+    const plan = pickAgents(
+      ['t1', 't2', 't3', 't4', 't5'],
+      [agent('b', 1, 10, 100), agent('a', 1, 10, 200), agent('c', 0, 10, 500), agent('d', 1, 10, null)],
+    );
+    // c has the fewest; then d (never assigned), b (idle since 100), a (200);
+    // c, just given one, now counts as the most recent of those at 1.
+    expect(plan.map((p) => p.agent)).toEqual(['c', 'd', 'b', 'a', 'c']);
+  });
+
+  it('never goes past capacity, and stops when nobody has room', () => {
+    const plan = pickAgents(['t1', 't2', 't3', 't4'], [agent('a', 2, 3, 1), agent('b', 4, 5, 2)]);
+    expect(plan).toEqual([
+      { ticket: 't1', agent: 'a' },
+      { ticket: 't2', agent: 'b' },
+    ]);
   });
 });

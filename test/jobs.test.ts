@@ -235,6 +235,27 @@ describe('job backbone', () => {
     });
   });
 
+  it('assignment jobs fetched together are answered by one drain: all complete, an invalid one among them is dead-lettered alone', async () => {
+    await clearBacklog();
+    const agent = await w.makeUser('agent', 'Batch', { capacity: 50 });
+    await onlyTheseAgents([agent]);
+    // Queued while no worker runs, so one fetch takes them all.
+    const tickets = await Promise.all(Array.from({ length: 5 }, (_, i) => w.customer.rd.tickets.create.mutate({ title: `queued ${i}`, description: 'x' })));
+    const marker = uuidv7(); // tells this test's jobs from earlier ones
+    await boss.insert('ticket.assign', [...Array.from({ length: 20 }, () => ({ data: { reason: 'capacity', ticketId: marker } })), { data: { reason: 'bogus', ticketId: marker } }]);
+    const queued = async () =>
+      (await sql<{ state: string; n: number }>`select state, count(*)::int n from pgboss.job where name = 'ticket.assign' and state in ('created', 'retry', 'active') group by state`.execute(w.db)).rows;
+    expect((await queued()).reduce((a, r) => a + r.n, 0)).toBeGreaterThanOrEqual(21);
+    await worker();
+    await waitFor('every queued assignment job to settle', async () => (await queued()).length === 0);
+    const { rows } = await sql<{ state: string; n: number }>`
+      select state, count(*)::int n from pgboss.job where name = 'ticket.assign' and data->>'ticketId' = ${marker} group by state order by state`.execute(w.db);
+    expect(Object.fromEntries(rows.map((r) => [r.state, r.n]))).toEqual({ completed: 20, failed: 1 });
+    for (const t of tickets) {
+      expect((await w.db.selectFrom('tickets').select('assignee_id').where('id', '=', t.id).executeTakeFirstOrThrow()).assignee_id).toBe(agent.id);
+    }
+  });
+
   it('enqueues in the same transaction as the write: a failed send leaves no ticket, a created ticket always has its job', async () => {
     const user = { id: w.admin.id, name: 'Admin', email: w.admin.email, role: 'admin' as const, contactId: null, tokenId: w.admin.tokenId };
     const failing: Jobs = {

@@ -17,6 +17,54 @@ export interface CreateDbOptions {
    * getting a connection. Unset: no bound (workers, migrations, the seed).
    */
   statementTimeoutMs?: number;
+  /**
+   * Run repeated statements as named prepared statements, so Postgres parses
+   * and plans each once per connection instead of on every call. Default
+   * true; off behind a pooler that cannot keep them (PgBouncer in transaction
+   * mode before 1.21).
+   */
+  preparedStatements?: boolean;
+}
+
+/**
+ * Which statement texts run as named prepared statements: a text is named
+ * the second time this process sees it (one-off statements, such as DDL or a
+ * list with an unusual number of values, stay unnamed), up to `MAX_NAMED`
+ * texts per process, which bounds what each connection keeps prepared (and
+ * this map: at most 4 × MAX_NAMED texts of at most 16 KB are remembered).
+ */
+const MAX_NAMED = 2000;
+const MIN_LENGTH = 24; // begin, commit, rollback and the like gain nothing
+const MAX_LENGTH = 16_384; // bulk inserts (the seed's) are one-offs: never remembered
+const seen = new Map<string, string | null>();
+let named = 0;
+
+function statementName(text: string): string | undefined {
+  if (text.length < MIN_LENGTH || text.length > MAX_LENGTH) return undefined;
+  const known = seen.get(text);
+  if (known) return known;
+  if (known === undefined) {
+    if (seen.size < MAX_NAMED * 4) seen.set(text, null);
+    return undefined;
+  }
+  if (named >= MAX_NAMED) return undefined;
+  const name = `rd_${++named}`;
+  seen.set(text, name);
+  return name;
+}
+
+type QueryFn = (config: unknown, values?: unknown, callback?: unknown) => unknown;
+
+/** Routes a client's `query(text, values)` calls (kysely's and pg-boss's) through named statements. */
+function prepareRepeated(client: pg.PoolClient) {
+  const query = client.query.bind(client) as QueryFn;
+  (client as unknown as { query: QueryFn }).query = (config, values, callback) => {
+    if (typeof config === 'string' && Array.isArray(values) && typeof callback !== 'function') {
+      const name = statementName(config);
+      if (name) return query({ name, text: config, values });
+    }
+    return query(config, values, callback);
+  };
 }
 
 export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
@@ -35,6 +83,7 @@ export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
   // it fails and says so; the client is not reused.
   pool.on('connect', (client) => {
     client.on('error', () => {});
+    if (opts.preparedStatements ?? true) prepareRepeated(client);
   });
   return pool;
 }

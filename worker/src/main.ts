@@ -24,6 +24,7 @@ const log = createLogger('worker', env.LOG_LEVEL);
 const db = createDb(env.DATABASE_URL, {
   max: env.DB_POOL_SIZE,
   applicationName: 'relaydesk-worker',
+  preparedStatements: env.DB_PREPARED_STATEMENTS,
   onError: (err) => log.warn({ err: brief(err) }, 'idle database connection lost'),
 });
 const boss = createBoss(env.DATABASE_URL, { max: 4, applicationName: 'relaydesk-worker-boss', supervise: true, listen: env.JOBS_LISTEN_NOTIFY });
@@ -46,7 +47,9 @@ try {
 const metrics = workerMetrics();
 const onSettled = metrics.onSettled;
 if (env.AUTO_ASSIGN) {
-  await runJobs(boss, db, log, ticketAssign, { onSettled, serial: true });
+  // Every assignment job is a drain of the whole backlog: one drain answers
+  // all the jobs fetched with it, however many tickets sent them.
+  await runJobs(boss, db, log, ticketAssign, { onSettled, collapse: true, batchSize: 100 });
   // The backstop: waiting tickets get assigned even if a drain was never sent.
   await boss.schedule('ticket.assign', '* * * * *', { reason: 'sweep' });
 } else {

@@ -41,6 +41,12 @@ export interface RunOptions {
    * lock anyway: in parallel they would only hold pool connections waiting.
    */
   serial?: boolean;
+  /**
+   * The jobs of a fetched batch all ask for the same thing, done after they
+   * were sent (a drain of the assignment backlog): the handler runs once, for
+   * the first valid payload, and its outcome is every valid job's.
+   */
+  collapse?: boolean;
   /** Independent fetch loops, each with its own batch: one slow job holds up only its own batch. Default 1. */
   localConcurrency?: number;
   /** Observes every finished job (metrics). */
@@ -77,12 +83,40 @@ export async function runJobs<S extends z.ZodType>(
         opts.onSettled?.(def.queue, result.status, (performance.now() - started) / 1000);
         return result;
       };
+      if (opts.collapse) return runCollapsed(def, jobs, { db, log, onSettled: opts.onSettled });
       if (!opts.serial) return Promise.all(jobs.map(run));
       const results: JobResult[] = [];
       for (const job of jobs) results.push(await run(job));
       return results;
     },
   );
+}
+
+/** One run of the handler for a whole batch (see RunOptions.collapse). */
+async function runCollapsed<S extends z.ZodType>(
+  def: JobDefinition<S>,
+  jobs: JobWithMetadata<unknown>[],
+  opts: { db: Kysely<Database>; log: Logger; onSettled?: RunOptions['onSettled'] },
+): Promise<JobResult[]> {
+  const started = performance.now();
+  const results: JobResult[] = [];
+  const valid: JobWithMetadata<unknown>[] = [];
+  for (const job of jobs) {
+    if (def.schema.safeParse(job.data).success) valid.push(job);
+    else results.push(await runOne(def, job, { db: opts.db, log: opts.log, lastAttempt: true })); // dead-lettered with its issues
+  }
+  const lead = valid[0];
+  if (lead) {
+    const jobLog = opts.log.child({ queue: def.queue, jobId: lead.id, attempt: lead.retryCount, batch: valid.length });
+    // Retries stop only when every job of the batch has used its own.
+    const lastAttempt = valid.every((j) => j.retryCount >= (j.retryLimit ?? QUEUE_POLICIES[def.queue].retryLimit ?? 0));
+    const outcome = await runOne(def, lead, { db: opts.db, log: jobLog, lastAttempt });
+    if (outcome.status !== 'completed' && !(outcome.output as { expected?: boolean } | undefined)?.expected) jobLog.warn({ outcome: outcome.status, output: outcome.output }, 'job did not complete');
+    for (const job of valid) results.push({ ...outcome, id: job.id });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  for (const r of results) opts.onSettled?.(def.queue, r.status, seconds);
+  return results;
 }
 
 async function runOne<S extends z.ZodType>(def: JobDefinition<S>, job: JobWithMetadata<unknown>, ctx: JobContext): Promise<JobResult> {

@@ -20,6 +20,7 @@ const log = createLogger('server', env.LOG_LEVEL);
 const db = createDb(env.DATABASE_URL, {
   max: env.DB_POOL_SIZE,
   applicationName: 'relaydesk-server',
+  preparedStatements: env.DB_PREPARED_STATEMENTS,
   // Requests are bounded by REQUEST_TIMEOUT_MS: so are their statements.
   statementTimeoutMs: env.REQUEST_TIMEOUT_MS,
   onError: (err) => log.warn({ err: brief(err) }, 'idle database connection lost'),

@@ -70,6 +70,11 @@ export const commonEnv = z.object({
     .transform((v) => v === 'true' || v === '1'),
   /** Connections per process. Default 10. */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Repeated statements run as named prepared statements (planned once per connection). false: behind PgBouncer in transaction mode. */
+  DB_PREPARED_STATEMENTS: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
   /** The first admin, created on the first boot of an empty database by any process. Default admin@relaydesk.local. */
   RELAYDESK_ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email({ message: 'must be an email address' })).default('admin@relaydesk.local'),
   /** The first admin's password; when unset, one is generated and printed once. At least 10 characters. */

@@ -8,12 +8,13 @@
 // taken only while unassigned, under its row lock.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '@relaydesk/db';
-import { appendEvent } from '../events/append.ts';
+import { appendEvents } from '../events/append.ts';
+import { RetryLater } from '../errors.ts';
 
 /** Tickets one job assigns at most, so a huge backlog is shared across workers. */
 const MAX_PER_JOB = 500;
-/** Short waits for tickets that were locked when the job looked. */
-const LOOK_AGAIN = 5;
+/** How long a drain waits for a waiting ticket another writer holds. */
+const LOCK_WAIT = '2s';
 /** Tickets per transaction: one lock round trip for many assignments. */
 const BATCH = 50;
 // Serialises the choice of agent across workers, so "fewest open tickets" is exact.
@@ -23,6 +24,12 @@ const ASSIGN_LOCK = 7390125;
  * Assigns up to `max` waiting tickets, oldest first, each to the least-loaded
  * agent with room at that moment. Returns how many it assigned: fewer than
  * `max` means the backlog is empty or everyone is full.
+ *
+ * A batch is a handful of statements whatever its size: the tickets and the
+ * agents that could take them are locked, the choices made here (the same
+ * greedy order the database would give one ticket at a time), then one
+ * update and one insert of events. Tickets stay locked for milliseconds, not
+ * for a round trip per ticket, so a classification waiting on one is not held up.
  */
 export async function assignWaiting(trx: Transaction<Database>, max: number): Promise<number> {
   await sql`select pg_advisory_xact_lock(${ASSIGN_LOCK})`.execute(trx);
@@ -34,38 +41,76 @@ export async function assignWaiting(trx: Transaction<Database>, max: number): Pr
     .orderBy('id')
     .limit(max)
     .forUpdate()
-    .skipLocked()
     .execute();
-  let assigned = 0;
-  for (const ticket of tickets) {
-    const agent = await trx
-      .selectFrom('users')
-      .select('id')
-      .where('role', '=', 'agent')
-      .where('active', '=', true)
-      .whereRef('open_tickets', '<', 'capacity')
-      .orderBy('open_tickets')
-      .orderBy(sql`last_assigned_at asc nulls first`)
-      .orderBy('id')
-      .limit(1)
-      .forNoKeyUpdate()
-      .executeTakeFirst();
-    if (!agent) break; // everyone is full: the rest wait for the next drain
-    const updated = await trx
-      .updateTable('tickets')
-      .set({ assignee_id: agent.id, version: sql`version + 1`, updated_at: sql`now()` })
-      .where('id', '=', ticket.id)
-      .returning(['version'])
-      .executeTakeFirstOrThrow();
-    await appendEvent(trx, {
-      type: 'ticket.assigned',
-      ticketId: ticket.id,
-      actor: { type: 'worker', id: null },
-      data: { from: null, to: agent.id, reason: 'auto', version: updated.version },
-    });
-    assigned++;
+  if (tickets.length === 0) return 0;
+  // Greedy picks for n tickets come from the first n agents by load: an agent
+  // is passed over only for one ranked before it, and each pick takes one.
+  const agents = await trx
+    .selectFrom('users')
+    .select(['id', 'open_tickets', 'capacity', 'last_assigned_at'])
+    .where('role', '=', 'agent')
+    .where('active', '=', true)
+    .whereRef('open_tickets', '<', 'capacity')
+    .orderBy('open_tickets')
+    .orderBy(sql`last_assigned_at asc nulls first`)
+    .orderBy('id')
+    .limit(tickets.length)
+    .forNoKeyUpdate()
+    .execute();
+  const plan = pickAgents(
+    tickets.map((t) => t.id),
+    agents.map((a) => ({ id: a.id, open: a.open_tickets, capacity: a.capacity, lastAssigned: a.last_assigned_at?.getTime() ?? null })),
+  );
+  if (plan.length === 0) return 0; // everyone is full: the rest wait for the next drain
+  const { rows } = await sql<{ id: string; version: number; assignee_id: string }>`
+    update tickets t set assignee_id = p.agent, version = t.version + 1, updated_at = now()
+      from unnest(${plan.map((p) => p.ticket)}::uuid[], ${plan.map((p) => p.agent)}::uuid[]) as p(ticket, agent)
+     where t.id = p.ticket
+    returning t.id, t.version, t.assignee_id`.execute(trx);
+  const assigned = new Map(rows.map((r) => [r.id, r]));
+  await appendEvents(
+    trx,
+    plan.map(({ ticket }) => {
+      const row = assigned.get(ticket)!;
+      return {
+        type: 'ticket.assigned' as const,
+        ticketId: ticket,
+        actor: { type: 'worker' as const, id: null },
+        data: { from: null, to: row.assignee_id, reason: 'auto' as const, version: row.version },
+      };
+    }),
+  );
+  return plan.length;
+}
+
+export interface Candidate {
+  id: string;
+  open: number;
+  capacity: number;
+  /** ms since the epoch; null: never assigned (goes first among equals). */
+  lastAssigned: number | null;
+}
+
+/**
+ * Gives each ticket, in order, to the candidate with the fewest open tickets
+ * (ties: idle longest, then by id), counting the tickets given so far; an
+ * agent just given one counts as the most recently assigned. Stops when
+ * nobody has room.
+ */
+export function pickAgents(ticketIds: string[], candidates: Candidate[]): { ticket: string; agent: string }[] {
+  const pool = candidates.map((c) => ({ ...c, last: c.lastAssigned ?? -Infinity }));
+  const before = (a: (typeof pool)[number], b: (typeof pool)[number]) =>
+    a.open !== b.open ? a.open < b.open : a.last !== b.last ? a.last < b.last : a.id < b.id;
+  const plan: { ticket: string; agent: string }[] = [];
+  for (const ticket of ticketIds) {
+    let best: (typeof pool)[number] | undefined;
+    for (const a of pool) if (a.open < a.capacity && (!best || before(a, best))) best = a;
+    if (!best) break;
+    plan.push({ ticket, agent: best.id });
+    best.open++;
+    best.last = Number.MAX_SAFE_INTEGER; // assigned now: after everyone not yet assigned in this batch
   }
-  return assigned;
+  return plan;
 }
 
 export async function hasAssignableWork(db: Kysely<Database>): Promise<boolean> {
@@ -86,21 +131,24 @@ export async function drainAssignments(db: Kysely<Database>, opts: { holdMs?: nu
   // serialises assigners.
   if (!(await hasAssignableWork(db))) return;
   const holdMs = opts.holdMs ?? 0;
-  let lookAgain = LOOK_AGAIN;
   for (let round = 0; round < MAX_PER_JOB / BATCH; round++) {
-    const assigned = await db.transaction().execute(async (trx) => {
-      const n = await assignWaiting(trx, BATCH);
-      if (holdMs > 0 && n > 0) await new Promise((r) => setTimeout(r, holdMs));
-      return n;
-    });
-    if (assigned === BATCH) continue;
-    // A waiting ticket locked by another writer at that instant (its
-    // classification, an edit) was skipped: such locks last milliseconds,
-    // so look again shortly rather than leave it for the next sweep.
-    if (lookAgain-- > 0 && (await hasAssignableWork(db))) {
-      await new Promise((r) => setTimeout(r, 50));
-      continue;
+    let assigned: number;
+    try {
+      assigned = await db.transaction().execute(async (trx) => {
+        // A waiting ticket another writer holds (its classification, an
+        // edit) is waited for: such locks last milliseconds. Not for ever:
+        // past LOCK_WAIT the job is tried again, the queue's backoff from 1 s.
+        await sql.raw(`set local lock_timeout = '${LOCK_WAIT}'`).execute(trx);
+        const n = await assignWaiting(trx, BATCH);
+        if (holdMs > 0 && n > 0) await new Promise((r) => setTimeout(r, holdMs));
+        return n;
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === '55P03') throw new RetryLater('a waiting ticket stayed locked by another writer; assigning it shortly');
+      throw err;
     }
-    return;
+    // A short batch: the backlog is empty or everyone is full, unless a
+    // ticket was taken by someone else while this one waited for its lock.
+    if (assigned < BATCH && !(await hasAssignableWork(db))) return;
   }
 }
