@@ -18,7 +18,7 @@ import { createUser } from '../server/src/core/users/create.ts';
 import type { SessionUser } from '../server/src/api/trpc.ts';
 import { startServer } from '../test/helpers/server.ts';
 import { createBoss } from '../server/src/core/jobs/boss.ts';
-import { benchDatabase, fmt, report, throughput } from './harness.ts';
+import { benchDatabase, fmt, insertTokens, report, throughput } from './harness.ts';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 100);
 const RATES = (process.env.BENCH_EVENT_RATES ?? '20,100').split(',').map(Number); // tickets per second
@@ -36,6 +36,8 @@ export async function benchEvents() {
     const admin = await createUser(b.db, null, { name: 'Bench admin', email: 'admin@bench.test', role: 'admin' });
     const customer = await createUser(b.db, null, { name: 'Bench customer', email: 'customer@bench.test', role: 'customer' });
     const { token } = await issueToken(b.db, admin.id, 'bench');
+    // One token per subscriber, as separate dashboards have (a token may hold EVENTS_STREAMS_PER_TOKEN streams).
+    const subscriberTokens = await insertTokens(b.db, Array.from({ length: SUBSCRIBERS }, () => admin.id));
     const caller: SessionUser = { id: customer.id, name: customer.name, email: customer.email, role: 'customer', contactId: customer.contactId, tokenId: '' };
     // Auto-assignment off: the transaction is the ticket and its event, nothing else.
     const jobs = createJobs(boss, false, async () => {});
@@ -47,8 +49,8 @@ export async function benchEvents() {
       const received = new Map<string, number[]>(); // ticket id → receipt times
       const { rows } = await sql<{ head: number | null }>`select max(position) as head from events`.execute(b.db);
       const from = String(rows[0]!.head ?? 0);
-      const subs = Array.from({ length: SUBSCRIBERS }, () => {
-        const rd = createRelaydeskClient({ url: server.url, token });
+      const subs = Array.from({ length: SUBSCRIBERS }, (_, i) => {
+        const rd = createRelaydeskClient({ url: server.url, token: subscriberTokens[i]! });
         return rd.events.subscribe.subscribe(
           { lastEventId: from, types: ['ticket.created'] },
           {
@@ -136,8 +138,8 @@ export async function benchEvents() {
       const oursOn = await throughput(CONCURRENCY, SECONDS, () => create(k++));
       // And with the subscribers receiving every ticket: their fan-out shares
       // the same two cores.
-      const live = Array.from({ length: SUBSCRIBERS }, () =>
-        createRelaydeskClient({ url: server.url, token }).events.subscribe.subscribe({ types: ['ticket.created'] }, { onData() {} }),
+      const live = Array.from({ length: SUBSCRIBERS }, (_, i) =>
+        createRelaydeskClient({ url: server.url, token: subscriberTokens[i]! }).events.subscribe.subscribe({ types: ['ticket.created'] }, { onData() {} }),
       );
       await sleep(1000);
       const rawLive = await throughput(CONCURRENCY, SECONDS, rawTxn('tickets', 'events'));

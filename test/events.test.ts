@@ -190,6 +190,39 @@ describe('events.subscribe and tickets.history', () => {
     }
   });
 
+  it("speaks tRPC's SSE wire format byte for byte: retry, connected, data and id per event, serialized-error with the router's error shape", async () => {
+    const from = cursorOf(await logHead(w.db));
+    const t = await w.customer.rd.tickets.create.mutate({ title: 'On the wire', description: 'x' });
+    const read = async (token: string, input: unknown, until: RegExp) => {
+      const ac = new AbortController();
+      const res = await fetch(`${w.url}/trpc/events.subscribe?input=${encodeURIComponent(JSON.stringify(input))}`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        signal: ac.signal,
+      });
+      const reader = res.body!.getReader();
+      let text = '';
+      while (!until.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      ac.abort();
+      return { res, text };
+    };
+    const ok = await read(w.customer.token, { lastEventId: from, ticketId: t.id }, /\nid: \d+\n\n\n/);
+    expect(ok.res.status).toBe(200);
+    expect(ok.res.headers.get('content-type')).toBe('text/event-stream');
+    expect(ok.res.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(ok.text.startsWith('retry: 1000\n\nevent: connected\ndata: {"reconnectAfterInactivityMs":30000}\n\n\ndata: {')).toBe(true);
+    const frame = /\ndata: (\{.*\})\nid: (\d+)\n\n\n$/.exec(ok.text)!;
+    expect(JSON.parse(frame[1]!)).toMatchObject({ id: frame[2], type: 'ticket.created', ticketId: t.id });
+
+    const bad = await read(w.customer.token, { types: ['no.such.type'] }, /serialized-error[^]*\n\n\n/);
+    expect(bad.res.status).toBe(200);
+    const error = /event: serialized-error\ndata: (.*)\n/.exec(bad.text)!;
+    expect(JSON.parse(error[1]!)).toMatchObject({ code: -32600, data: { code: 'BAD_REQUEST', httpStatus: 400, path: 'events.subscribe', field: 'types.0' } });
+  });
+
   it('refuses bad input with the field named', async () => {
     expect(await refusal(w.agent.rd, { lastEventId: 'yesterday' })).toEqual({ code: 'BAD_REQUEST', field: 'lastEventId' });
     expect(await refusal(w.agent.rd, { lastEventId: '999999999999' })).toEqual({ code: 'BAD_REQUEST', field: 'lastEventId' });

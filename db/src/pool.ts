@@ -19,9 +19,10 @@ export interface CreateDbOptions {
   statementTimeoutMs?: number;
   /**
    * Run repeated statements as named prepared statements, so Postgres parses
-   * and plans each once per connection instead of on every call. Default
-   * true; off behind a pooler that cannot keep them (PgBouncer in transaction
-   * mode before 1.21).
+   * and plans each once per connection instead of on every call. Default:
+   * DB_PREPARED_STATEMENTS (true unless `false` or `0`), for every process
+   * alike; off behind a pooler that cannot keep them (PgBouncer in
+   * transaction mode, unless 1.21 or later with max_prepared_statements set).
    */
   preparedStatements?: boolean;
 }
@@ -33,14 +34,16 @@ export interface CreateDbOptions {
  * texts per process, which bounds what each connection keeps prepared (and
  * this map: at most 4 × MAX_NAMED texts of at most 16 KB are remembered).
  */
-const MAX_NAMED = 2000;
+const MAX_NAMED = 500;
 const MIN_LENGTH = 24; // begin, commit, rollback and the like gain nothing
 const MAX_LENGTH = 16_384; // bulk inserts (the seed's) are one-offs: never remembered
 const seen = new Map<string, string | null>();
+/** Texts a named run failed for in a way naming caused (see prepareRepeated): always unnamed from then on. */
+const unnamed = new Set<string>();
 let named = 0;
 
 function statementName(text: string): string | undefined {
-  if (text.length < MIN_LENGTH || text.length > MAX_LENGTH) return undefined;
+  if (text.length < MIN_LENGTH || text.length > MAX_LENGTH || unnamed.has(text)) return undefined;
   const known = seen.get(text);
   if (known) return known;
   if (known === undefined) {
@@ -55,13 +58,33 @@ function statementName(text: string): string | undefined {
 
 type QueryFn = (config: unknown, values?: unknown, callback?: unknown) => unknown;
 
-/** Routes a client's `query(text, values)` calls (kysely's and pg-boss's) through named statements. */
+/**
+ * Errors that mean a named statement, not the query, is at fault: its plan's
+ * result type changed under it (a migration altered a table it reads), or
+ * the server no longer has it. The text runs unnamed from then on.
+ */
+const NAMING_FAULTS = new Set(['0A000', '26000']);
+
+/**
+ * Routes a client's `query(text, values)` calls (kysely's and pg-boss's)
+ * through named statements. Only calls with parameters: a text without any
+ * may hold several statements, which a prepared statement cannot.
+ */
 function prepareRepeated(client: pg.PoolClient) {
   const query = client.query.bind(client) as QueryFn;
+  const parsed = (client as unknown as { connection?: { parsedStatements?: Record<string, string> } }).connection?.parsedStatements;
   (client as unknown as { query: QueryFn }).query = (config, values, callback) => {
-    if (typeof config === 'string' && Array.isArray(values) && typeof callback !== 'function') {
+    if (typeof config === 'string' && Array.isArray(values) && values.length > 0 && typeof callback !== 'function') {
       const name = statementName(config);
-      if (name) return query({ name, text: config, values });
+      if (name) {
+        return (query({ name, text: config, values }) as Promise<unknown>).catch((err: { code?: string }) => {
+          if (err?.code && NAMING_FAULTS.has(err.code)) {
+            unnamed.add(config);
+            if (parsed) delete parsed[name];
+          }
+          throw err;
+        });
+      }
     }
     return query(config, values, callback);
   };
@@ -83,7 +106,7 @@ export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
   // it fails and says so; the client is not reused.
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    if (opts.preparedStatements ?? true) prepareRepeated(client);
+    if (opts.preparedStatements ?? !/^(false|0)$/.test(process.env.DB_PREPARED_STATEMENTS ?? '')) prepareRepeated(client);
   });
   return pool;
 }

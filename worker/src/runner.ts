@@ -33,7 +33,7 @@ export interface RunOptions {
   /**
    * Seconds between polls while the LISTEN connection is up: a backstop for
    * what no NOTIFY announces (a retry coming due, a missed notification).
-   * Default 2.
+   * Default 1.
    */
   notifyPollingIntervalSeconds?: number;
   /**
@@ -65,7 +65,7 @@ export async function runJobs<S extends z.ZodType>(
     {
       batchSize: opts.batchSize ?? 10,
       pollingIntervalSeconds: opts.pollingIntervalSeconds ?? 0.5,
-      notifyPollingIntervalSeconds: Math.max(opts.pollingIntervalSeconds ?? 0.5, opts.notifyPollingIntervalSeconds ?? 2),
+      notifyPollingIntervalSeconds: Math.max(opts.pollingIntervalSeconds ?? 0.5, opts.notifyPollingIntervalSeconds ?? 1),
       // A full batch means more is waiting: fetch again at once instead of sleeping.
       burstWhenBatchFull: true,
       perJobResults: true,

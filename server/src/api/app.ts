@@ -13,6 +13,7 @@ import type { TokenCache } from '../core/users/token-cache.ts';
 import { createLoginLimits } from '../core/users/login.ts';
 import { commonEnv } from '../core/env.ts';
 import type { EventHub } from './events/hub.ts';
+import { eventStreamHandler } from './events/sse.ts';
 import { defaultStreamLimits, type StreamLimits } from './events/subscription.ts';
 import type { Jobs } from '../core/jobs/send.ts';
 import type { Logger } from '../core/logger.ts';
@@ -182,6 +183,8 @@ export function createApp({
     }
     next();
   });
+  // The live stream, written directly (see events/sse.ts); the same procedure's other callers go through tRPC.
+  if (events) app.get('/trpc/events.subscribe', eventStreamHandler({ db, hub: events.hub, limits: events.limits, tokens }));
   app.use(
     '/trpc',
     trpcExpress.createExpressMiddleware({
@@ -221,7 +224,7 @@ export function createApp({
           invalidToken: Boolean(token && !user),
           events,
           disconnect: () => res.destroy(),
-          authChanged: () => tokens?.clear(),
+          authChanged: (userId) => (userId ? tokens?.forgetUser(userId) : tokens?.clear()),
           ai,
           loginLimits,
           webhooks,

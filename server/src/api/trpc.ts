@@ -34,7 +34,7 @@ export interface ContextInner {
    * the process forgets its cached tokens now, before the answer goes out,
    * rather than when its own NOTIFY comes back.
    */
-  authChanged?: () => void;
+  authChanged?: (userId?: string) => void;
   /** AI configuration and the AI rate limits. */
   ai: AiContext;
   /** Failed-login counters, shared by every server process. */
@@ -112,19 +112,22 @@ const toTrpcCode = {
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const;
 
-/** Maps AppErrors and input-caused Postgres errors to tRPC errors; logs the rest. */
+/**
+ * What the caller is told of an error: AppErrors and input-caused Postgres
+ * errors become their tRPC codes; anything else is logged and told as
+ * "internal error" (never SQL or a stack). Every door's errors go through it.
+ */
+export function callerError(error: TRPCError, log: Logger, path: string): TRPCError {
+  const cause = error.cause ? fromPgError(error.cause) : undefined;
+  if (cause instanceof AppError) return new TRPCError({ code: toTrpcCode[cause.code], message: cause.message, cause });
+  if (error.code !== 'INTERNAL_SERVER_ERROR') return error;
+  log.error({ err: error.cause ?? error, path }, 'procedure failed');
+  return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'internal error' });
+}
+
 const errorMapping = t.middleware(async ({ ctx, next, path }) => {
   const result = await next();
-  if (!result.ok) {
-    const cause = result.error.cause ? fromPgError(result.error.cause) : undefined;
-    if (cause instanceof AppError) {
-      result.error = new TRPCError({ code: toTrpcCode[cause.code], message: cause.message, cause });
-    } else if (result.error.code === 'INTERNAL_SERVER_ERROR') {
-      ctx.log.error({ err: result.error.cause ?? result.error, path }, 'procedure failed');
-      // Never send internals (SQL, stack) to the caller.
-      result.error = new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'internal error' });
-    }
-  }
+  if (!result.ok) result.error = callerError(result.error, ctx.log, path);
   return result;
 });
 

@@ -104,7 +104,7 @@ export const serverEnv = commonEnv.extend({
    * through Relaydesk reach every server at once (NOTIFY); this bounds changes
    * made behind its back. 0: every request looks its token up. Default 30000.
    */
-  AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(30_000),
   /** Bound on a request and its statements, in ms; past it: 503 with Retry-After. Default 5000. */
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
   /** Comma-separated origins allowed to call the API from a browser. Default none. */

@@ -7,8 +7,9 @@
 // reads too, so a lost notification (a reconnect, a restarted Postgres)
 // delays events by at most `pollMs` and never loses one: the hub's place
 // is a position in the log, not a message.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import type { Logger } from '../../core/logger.ts';
 import { brief } from '../../core/logger.ts';
@@ -18,6 +19,16 @@ import { EVENTS_CHANNEL } from '../../core/events/sequencer.ts';
 import { AUTH_CHANNEL } from '../../core/users/auth.ts';
 import type { TokenCache } from '../../core/users/token-cache.ts';
 
+
+/**
+ * The hub checks its own LISTEN: every HEARTBEAT_MS it sends itself a NOTIFY
+ * through the pool, and a connection that has not heard one for
+ * HEARTBEAT_LOST_MS is treated as lost (a connection that died without an
+ * error reaching us, or a pooler that accepts LISTEN and never delivers).
+ */
+const HEARTBEAT_CHANNEL = 'relaydesk_hub_heartbeat';
+const HEARTBEAT_MS = 5000;
+const HEARTBEAT_LOST_MS = 3 * HEARTBEAT_MS;
 
 export interface HubListener {
   /** Called with consecutive positions, in order. Must not throw or block. */
@@ -62,6 +73,10 @@ export class EventHub {
   #reconnectTimer: NodeJS.Timeout | null = null;
   #failures = 0;
   #dispatched = 0;
+  readonly #heartbeatId = randomUUID();
+  #heartbeat: NodeJS.Timeout | null = null;
+  /** When this hub last heard its own heartbeat on the current connection. */
+  #heardAt = 0;
 
   constructor(opts: HubOptions) {
     this.#opts = { pollMs: 1000, pageSize: 1000, ...opts };
@@ -109,7 +124,20 @@ export class EventHub {
     this.#connect();
     this.#timer = setInterval(() => this.poke(), this.#opts.pollMs);
     this.#timer.unref();
+    this.#heartbeat = setInterval(() => this.#checkHeartbeat(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
     this.poke();
+  }
+
+  #checkHeartbeat(): void {
+    const client = this.#client;
+    if (!client || this.#heardAt === 0) return; // not listening yet: #connect is at it
+    if (Date.now() - this.#heardAt > HEARTBEAT_LOST_MS) {
+      this.#opts.log.warn({ silentMs: Date.now() - this.#heardAt }, 'event hub: LISTEN connection hears nothing, reconnecting');
+      client.emit('error', new Error('LISTEN heartbeat lost'));
+      return;
+    }
+    sql`select pg_notify(${HEARTBEAT_CHANNEL}, ${this.#heartbeatId})`.execute(this.#opts.db).catch(() => {});
   }
 
   add(listener: HubListener): () => void {
@@ -173,11 +201,12 @@ export class EventHub {
   #connect(): void {
     if (this.#stopped) return;
     const { connectionString, log } = this.#opts;
-    const client = new pg.Client({ connectionString, application_name: 'relaydesk-event-hub' });
+    const client = new pg.Client({ connectionString, application_name: 'relaydesk-event-hub', keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     const retry = () => {
       // Only the current connection reconnects ('error' and 'end' both come).
       if (this.#client !== client) return;
       this.#client = null;
+      this.#heardAt = 0;
       // Changes may go unheard until LISTEN is back: stop answering tokens from memory.
       this.#opts.tokens?.setTrusted(false);
       client.removeAllListeners('notification');
@@ -200,6 +229,8 @@ export class EventHub {
       } else if (msg.channel === LIVE_CHANNEL) {
         const e = parseLive(msg.payload);
         if (e) for (const l of this.#listeners) l.onLive?.(e);
+      } else if (msg.channel === HEARTBEAT_CHANNEL) {
+        if (msg.payload === this.#heartbeatId && this.#client === client) this.#heardAt = Date.now();
       } else if (msg.channel === AUTH_CHANNEL && msg.payload) {
         this.#opts.tokens?.forgetUser(msg.payload);
         for (const l of this.#listeners) l.onAuthChange?.(msg.payload);
@@ -208,9 +239,11 @@ export class EventHub {
     this.#client = client;
     client
       .connect()
-      .then(() => client.query(`listen ${EVENTS_CHANNEL}; listen ${AUTH_CHANNEL}; listen ${LIVE_CHANNEL}`))
+      .then(() => client.query(`listen ${EVENTS_CHANNEL}; listen ${AUTH_CHANNEL}; listen ${LIVE_CHANNEL}; listen ${HEARTBEAT_CHANNEL}`))
       .then(() => {
-        if (this.#client === client) this.#opts.tokens?.setTrusted(true);
+        if (this.#client !== client) return;
+        this.#heardAt = Date.now();
+        this.#opts.tokens?.setTrusted(true);
         // Whatever was committed while not listening.
         void this.poke();
       })
@@ -224,6 +257,7 @@ export class EventHub {
     this.#stopReason = reason;
     this.#opts.tokens?.setTrusted(false);
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     for (const l of [...this.#listeners]) l.onClose?.(reason);
     this.#listeners.clear();

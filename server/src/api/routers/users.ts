@@ -34,7 +34,7 @@ export const usersRouter = router({
     .output(userOutput)
     .mutation(async ({ ctx, input }) => {
       const user = await updateUser(ctx.db, ctx.jobs, ctx.user, input);
-      ctx.authChanged?.();
+      ctx.authChanged?.(input.id);
       return user;
     }),
 

@@ -23,7 +23,9 @@ const ASSIGN_LOCK = 7390125;
 /**
  * Assigns up to `max` waiting tickets, oldest first, each to the least-loaded
  * agent with room at that moment. Returns how many it assigned: fewer than
- * `max` means the backlog is empty or everyone is full.
+ * `max` means the backlog is empty, everyone is full, or a waiting ticket
+ * was locked by another writer (skipped; with `wait`, waited for instead,
+ * up to LOCK_WAIT).
  *
  * A batch is a handful of statements whatever its size: the tickets and the
  * agents that could take them are locked, the choices made here (the same
@@ -31,23 +33,26 @@ const ASSIGN_LOCK = 7390125;
  * update and one insert of events. Tickets stay locked for milliseconds, not
  * for a round trip per ticket, so a classification waiting on one is not held up.
  */
-export async function assignWaiting(trx: Transaction<Database>, max: number): Promise<number> {
+export async function assignWaiting(trx: Transaction<Database>, max: number, opts: { wait?: boolean } = {}): Promise<number> {
   await sql`select pg_advisory_xact_lock(${ASSIGN_LOCK})`.execute(trx);
-  const tickets = await trx
+  // Only the ticket's lock is waited for with a bound (not the advisory lock above).
+  if (opts.wait) await sql.raw(`set local lock_timeout = '${LOCK_WAIT}'`).execute(trx);
+  let waiting = trx
     .selectFrom('tickets')
     .select(['id'])
     .where('assignee_id', 'is', null)
     .where('status', '=', 'open')
     .orderBy('id')
     .limit(max)
-    .forUpdate()
-    .execute();
+    .forUpdate();
+  if (!opts.wait) waiting = waiting.skipLocked();
+  const tickets = await waiting.execute();
   if (tickets.length === 0) return 0;
   // Greedy picks for n tickets come from the first n agents by load: an agent
   // is passed over only for one ranked before it, and each pick takes one.
-  const agents = await trx
+  const ranked = await trx
     .selectFrom('users')
-    .select(['id', 'open_tickets', 'capacity', 'last_assigned_at'])
+    .select('id')
     .where('role', '=', 'agent')
     .where('active', '=', true)
     .whereRef('open_tickets', '<', 'capacity')
@@ -55,13 +60,18 @@ export async function assignWaiting(trx: Transaction<Database>, max: number): Pr
     .orderBy(sql`last_assigned_at asc nulls first`)
     .orderBy('id')
     .limit(tickets.length)
-    .forNoKeyUpdate()
     .execute();
+  if (ranked.length === 0) return 0; // everyone is full: the rest wait for the next drain
+  // Locked in id order, as every path locks users, and read again under the lock.
+  const { rows: agents } = await sql<{ id: string; open_tickets: number; capacity: number; last_assigned_us: number | null }>`
+    select id, open_tickets, capacity, (extract(epoch from last_assigned_at) * 1000000)::bigint as last_assigned_us
+      from users where id = any(${ranked.map((a) => a.id)}::uuid[]) and role = 'agent' and active
+     order by id for no key update`.execute(trx);
   const plan = pickAgents(
     tickets.map((t) => t.id),
-    agents.map((a) => ({ id: a.id, open: a.open_tickets, capacity: a.capacity, lastAssigned: a.last_assigned_at?.getTime() ?? null })),
+    agents.map((a) => ({ id: a.id, open: a.open_tickets, capacity: a.capacity, lastAssigned: a.last_assigned_us })),
   );
-  if (plan.length === 0) return 0; // everyone is full: the rest wait for the next drain
+  if (plan.length === 0) return 0;
   const { rows } = await sql<{ id: string; version: number; assignee_id: string }>`
     update tickets t set assignee_id = p.agent, version = t.version + 1, updated_at = now()
       from unnest(${plan.map((p) => p.ticket)}::uuid[], ${plan.map((p) => p.agent)}::uuid[]) as p(ticket, agent)
@@ -87,7 +97,7 @@ export interface Candidate {
   id: string;
   open: number;
   capacity: number;
-  /** ms since the epoch; null: never assigned (goes first among equals). */
+  /** When last assigned, as a number that orders like the timestamp (µs since the epoch); null: never (goes first among equals). */
   lastAssigned: number | null;
 }
 
@@ -131,24 +141,29 @@ export async function drainAssignments(db: Kysely<Database>, opts: { holdMs?: nu
   // serialises assigners.
   if (!(await hasAssignableWork(db))) return;
   const holdMs = opts.holdMs ?? 0;
-  for (let round = 0; round < MAX_PER_JOB / BATCH; round++) {
-    let assigned: number;
-    try {
-      assigned = await db.transaction().execute(async (trx) => {
-        // A waiting ticket another writer holds (its classification, an
-        // edit) is waited for: such locks last milliseconds. Not for ever:
-        // past LOCK_WAIT the job is tried again, the queue's backoff from 1 s.
-        await sql.raw(`set local lock_timeout = '${LOCK_WAIT}'`).execute(trx);
+  try {
+    for (let round = 0; round < MAX_PER_JOB / BATCH; round++) {
+      const assigned = await db.transaction().execute(async (trx) => {
         const n = await assignWaiting(trx, BATCH);
         if (holdMs > 0 && n > 0) await new Promise((r) => setTimeout(r, holdMs));
         return n;
       });
-    } catch (err) {
-      if ((err as { code?: string }).code === '55P03') throw new RetryLater('a waiting ticket stayed locked by another writer; assigning it shortly');
-      throw err;
+      if (assigned === BATCH) continue;
+      if (!(await hasAssignableWork(db))) return;
+      // Work is left that this batch could not take: a waiting ticket another
+      // writer holds (its classification, an edit: milliseconds, usually).
+      // Wait for the oldest such ticket, briefly; one held longer is left to
+      // the next drain or the minute's sweep, and nothing else waits on it.
+      try {
+        if ((await db.transaction().execute((trx) => assignWaiting(trx, 1, { wait: true }))) === 0) return;
+      } catch (err) {
+        if ((err as { code?: string }).code === '55P03') return;
+        throw err;
+      }
     }
-    // A short batch: the backlog is empty or everyone is full, unless a
-    // ticket was taken by someone else while this one waited for its lock.
-    if (assigned < BATCH && !(await hasAssignableWork(db))) return;
+  } catch (err) {
+    // Two writers locking the same rows in another order: Postgres broke the tie; try again shortly.
+    if ((err as { code?: string }).code === '40P01') throw new RetryLater('deadlock with another writer; assigning shortly');
+    throw err;
   }
 }

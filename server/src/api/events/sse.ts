@@ -1,0 +1,173 @@
+// GET /trpc/events.subscribe, written directly to the socket.
+//
+// The bytes are those of tRPC's SSE producer (its stream/sse.ts), so the
+// SDK's httpSubscriptionLink reads them unchanged: `retry`, a `connected`
+// event with the client options, `data:`/`id:` per event, `ping` when idle,
+// `serialized-error` with the router's error shape, `return` at the end.
+// What tRPC adds per event and per subscriber (async iterators racing a
+// ping timer, a web ReadableStream, a TransformStream, a TextEncoderStream)
+// is gone: an event is serialized once per audience (the log hands every
+// subscriber the same object for the same form of an event, and its JSON is
+// kept beside it) and the same string is written to every stream that gets
+// it. Backpressure comes from the socket: when `res.write` says its buffer
+// is full, the stream waits for `drain` before taking the next event; one
+// that never drains is dropped by the stuck-reader watch (streamEvents).
+//
+// The tRPC procedure stays in the router: it gives the SDK its types and
+// serves in-process callers; over HTTP this handler answers first.
+import type express from 'express';
+import { getErrorShape, getTRPCErrorFromUnknown } from '@trpc/server/unstable-core-do-not-import';
+import { TRPCError } from '@trpc/server';
+import type { Kysely } from 'kysely';
+import type { Database } from '@relaydesk/db';
+import { AppError, isConnectionError } from '../../core/errors.ts';
+import { startStream, subscribeInput, type SubscribeInput } from '../../core/events/subscribe.ts';
+import type { Logger } from '../../core/logger.ts';
+import { bearerToken, userForToken } from '../../core/users/auth.ts';
+import type { TokenCache } from '../../core/users/token-cache.ts';
+import type { EventHub } from './hub.ts';
+import { streamEvents, type StreamLimits } from './subscription.ts';
+import { appRouter } from '../router.ts';
+import { callerError } from '../trpc.ts';
+
+const PATH = 'events.subscribe';
+const config = appRouter._def._config;
+const pingMs = config.sse?.ping?.enabled ? (config.sse.ping.intervalMs ?? 1000) : 0;
+const connected = `event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n\n`;
+
+/** An event's JSON, made once for all the streams that send the same object. */
+const encoded = new WeakMap<object, string>();
+function json(data: unknown): string {
+  if (typeof data !== 'object' || data === null) return JSON.stringify(data);
+  let s = encoded.get(data);
+  if (s === undefined) encoded.set(data, (s = JSON.stringify(data)));
+  return s;
+}
+
+export interface SseDeps {
+  db: Kysely<Database>;
+  hub: EventHub;
+  limits: StreamLimits;
+  tokens?: TokenCache;
+}
+
+/** The input as tRPC reads it for a subscription: `?input=` JSON, with the EventSource's last id merged in. */
+function rawInput(req: express.Request): unknown {
+  const text = typeof req.query.input === 'string' ? req.query.input : undefined;
+  let input: unknown;
+  if (text !== undefined) {
+    try {
+      input = JSON.parse(text);
+    } catch {
+      throw new TRPCError({ code: 'BAD_REQUEST', message: 'input: is not valid JSON' });
+    }
+  }
+  const header = req.headers['last-event-id'];
+  const query = req.query.lastEventId ?? req.query['Last-Event-Id'];
+  const lastEventId = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
+  if (lastEventId) {
+    if (typeof input === 'object' && input !== null && !Array.isArray(input)) input = { ...input, lastEventId };
+    else input ??= { lastEventId };
+  }
+  return input;
+}
+
+export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
+  return (req, res) => {
+    const log: Logger = (req as unknown as { log: Logger }).log;
+    let closed = false;
+    const abort = new AbortController();
+    let input: unknown;
+    let lastWrite = Date.now();
+    let ping: NodeJS.Timeout | undefined;
+    let opened = false;
+    /** Headers and `connected` go out with the first write, as tRPC sends them once the procedure has answered. */
+    const write = (chunk: string): boolean => {
+      lastWrite = Date.now();
+      if (!opened) {
+        opened = true;
+        res.status(200);
+        res.setHeader('Content-Type', 'text/event-stream');
+        res.setHeader('Cache-Control', 'no-cache, no-transform');
+        res.setHeader('X-Accel-Buffering', 'no');
+        res.setHeader('Connection', 'keep-alive');
+        chunk = connected + chunk;
+      }
+      return res.write(chunk);
+    };
+    res.once('close', () => {
+      closed = true;
+      clearInterval(ping);
+      abort.abort();
+    });
+
+    void (async () => {
+      let release: (() => void) | null = null;
+      try {
+        input = rawInput(req);
+        const token = bearerToken(req.headers.authorization);
+        let user: Awaited<ReturnType<typeof userForToken>> = null;
+        try {
+          user = token ? await userForToken(deps.db, token, deps.tokens) : null;
+        } catch (err) {
+          if (!isConnectionError(err)) throw err;
+          throw new AppError('UNAVAILABLE', 'the database is unavailable; try again shortly', { cause: err });
+        }
+        if (!user) {
+          throw new TRPCError({
+            code: 'UNAUTHORIZED',
+            message: token ? 'the API token is invalid, revoked, or its user is deactivated' : 'an API token is required (Authorization: Bearer <token>)',
+          });
+        }
+        const parsed = subscribeInput.safeParse(input);
+        if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', message: parsed.error.message, cause: parsed.error });
+        const { filter, start, head } = await startStream(deps.db, user, parsed.data as SubscribeInput);
+        const { hub, limits } = deps;
+        release = hub.acquireStream(user.tokenId, limits.perToken);
+        if (!release) {
+          throw new AppError('TOO_MANY_REQUESTS', `this token already holds ${limits.perToken} live streams (EVENTS_STREAMS_PER_TOKEN); close one first`, {
+            retryAfterSeconds: 5,
+          });
+        }
+        if (closed) return;
+        write('');
+        if (pingMs > 0) {
+          ping = setInterval(() => {
+            if (!closed && Date.now() - lastWrite >= pingMs) write('event: ping\ndata: \n\n\n');
+          }, pingMs);
+          ping.unref();
+        }
+        const events = streamEvents({ db: deps.db, hub, log, limits, disconnect: () => res.destroy(), onEnd: release }, user, filter, start, head, abort.signal);
+        for await (const [id, data] of events) {
+          if (closed) break;
+          if (!write(`data: ${json(data)}\nid: ${id}\n\n\n`)) await drained(res);
+          if (closed) break;
+        }
+        if (!closed) write('event: return\ndata: \n\n\n');
+      } catch (err) {
+        if (!closed) {
+          const error = callerError(getTRPCErrorFromUnknown(err), log, PATH);
+          const shape = getErrorShape({ config, error, type: 'subscription', path: PATH, input, ctx: undefined });
+          write(`event: serialized-error\ndata: ${JSON.stringify(shape)}\n\n\n`);
+        }
+      } finally {
+        release?.();
+        clearInterval(ping);
+        if (!closed) res.end();
+      }
+    })();
+  };
+}
+
+/** Resolves when the socket takes more, or the connection is gone. */
+function drained(res: express.Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
