@@ -85,7 +85,7 @@ const out: string[] = [
   `Written by \`npm run bench\` on ${started.toISOString().slice(0, 10)} in ${Math.floor(seconds / 60)} min ${seconds % 60} s.`,
   '',
   `- Machine: ${machine}`,
-  `- Postgres: ${postgres} (embedded, fsync off: the shared disk's fsync would measure the disk)`,
+  `- Postgres: ${postgres} (embedded, fsync off: the shared disk's fsync would measure the disk; the ticket-creation section runs with fsync on, as \`npm start\` does)`,
   '',
   'Each figure is beside its anchor: the same work done by raw SQL (or the simplest correct alternative), measured in the',
   'same run on the same database. The ratio is figure ÷ anchor for rates and anchor ÷ figure for latencies, so above 1',
