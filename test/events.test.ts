@@ -217,6 +217,11 @@ describe('events.subscribe and tickets.history', () => {
     const frame = /\ndata: (\{.*\})\nid: (\d+)\n\n\n$/.exec(ok.text)!;
     expect(JSON.parse(frame[1]!)).toMatchObject({ id: frame[2], type: 'ticket.created', ticketId: t.id });
 
+    // HEAD writes no body, so it could never push back: it is never served a stream (tRPC answers it).
+    const head = await fetch(`${w.url}/trpc/events.subscribe`, { method: 'HEAD', headers: { authorization: `Bearer ${w.customer.token}`, accept: 'text/event-stream' } });
+    expect(head.status).not.toBe(200);
+    expect(head.headers.get('content-type') ?? '').not.toContain('text/event-stream');
+
     const bad = await read(w.customer.token, { types: ['no.such.type'] }, /serialized-error[^]*\n\n\n/);
     expect(bad.res.status).toBe(200);
     const error = /event: serialized-error\ndata: (.*)\n/.exec(bad.text)!;

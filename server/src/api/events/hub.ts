@@ -22,9 +22,13 @@ import type { TokenCache } from '../../core/users/token-cache.ts';
 
 /**
  * The hub checks its own LISTEN: every HEARTBEAT_MS it sends itself a NOTIFY
- * through the pool, and a connection that has not heard one for
- * HEARTBEAT_LOST_MS is treated as lost (a connection that died without an
- * error reaching us, or a pooler that accepts LISTEN and never delivers).
+ * through the pool. A connection counts as delivering once it has heard one
+ * (only then is the token cache trusted), and as lost when a heartbeat that
+ * was sent (committed) goes unheard for HEARTBEAT_LOST_MS, or when it is
+ * still not listening that long after it began connecting: a connection that
+ * died without an error reaching us, a frozen server, or a pooler that
+ * accepts LISTEN and never delivers. A heartbeat that could not be sent (the
+ * pool busy, the database away) proves nothing either way.
  */
 const HEARTBEAT_CHANNEL = 'relaydesk_hub_heartbeat';
 const HEARTBEAT_MS = 5000;
@@ -75,8 +79,13 @@ export class EventHub {
   #dispatched = 0;
   readonly #heartbeatId = randomUUID();
   #heartbeat: NodeJS.Timeout | null = null;
-  /** When this hub last heard its own heartbeat on the current connection. */
+  /** When the current connection last delivered a notification (0: not yet). */
   #heardAt = 0;
+  /** When the oldest heartbeat sent and not yet heard was sent (null: none). */
+  #unheardSince: number | null = null;
+  #sending = false;
+  /** When the current connection attempt began. */
+  #connectingSince = 0;
 
   constructor(opts: HubOptions) {
     this.#opts = { pollMs: 1000, pageSize: 1000, ...opts };
@@ -131,13 +140,41 @@ export class EventHub {
 
   #checkHeartbeat(): void {
     const client = this.#client;
-    if (!client || this.#heardAt === 0) return; // not listening yet: #connect is at it
-    if (Date.now() - this.#heardAt > HEARTBEAT_LOST_MS) {
-      this.#opts.log.warn({ silentMs: Date.now() - this.#heardAt }, 'event hub: LISTEN connection hears nothing, reconnecting');
-      client.emit('error', new Error('LISTEN heartbeat lost'));
+    if (!client) return; // between connections: #connect is at it
+    const now = Date.now();
+    const stalled = this.#heardAt === 0 ? now - this.#connectingSince : this.#unheardSince === null ? 0 : now - this.#unheardSince;
+    if (stalled > HEARTBEAT_LOST_MS) {
+      this.#opts.log.warn({ silentMs: stalled }, 'event hub: LISTEN connection delivers nothing, reconnecting');
+      this.#drop(client);
       return;
     }
-    sql`select pg_notify(${HEARTBEAT_CHANNEL}, ${this.#heartbeatId})`.execute(this.#opts.db).catch(() => {});
+    if (this.#sending) return;
+    this.#sending = true;
+    const sentAt = Date.now();
+    sql`select pg_notify(${HEARTBEAT_CHANNEL}, ${this.#heartbeatId})`
+      .execute(this.#opts.db)
+      .then(() => {
+        if (this.#client === client && this.#unheardSince === null) this.#unheardSince = sentAt;
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#sending = false;
+      });
+  }
+
+  /** Gives up on a connection that is no use: the socket goes at once, and #connect starts again. */
+  #drop(client: pg.Client): void {
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    client.emit('error', new Error('LISTEN connection delivers nothing'));
+  }
+
+  /** The connection delivered a notification: it works. */
+  #heard(client: pg.Client): void {
+    if (this.#client !== client) return;
+    const first = this.#heardAt === 0;
+    this.#heardAt = Date.now();
+    this.#unheardSince = null;
+    if (first) this.#opts.tokens?.setTrusted(true);
   }
 
   add(listener: HubListener): () => void {
@@ -201,12 +238,20 @@ export class EventHub {
   #connect(): void {
     if (this.#stopped) return;
     const { connectionString, log } = this.#opts;
-    const client = new pg.Client({ connectionString, application_name: 'relaydesk-event-hub', keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    const client = new pg.Client({
+      connectionString,
+      application_name: 'relaydesk-event-hub',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: 10_000,
+    });
+    this.#connectingSince = Date.now();
     const retry = () => {
       // Only the current connection reconnects ('error' and 'end' both come).
       if (this.#client !== client) return;
       this.#client = null;
       this.#heardAt = 0;
+      this.#unheardSince = null;
       // Changes may go unheard until LISTEN is back: stop answering tokens from memory.
       this.#opts.tokens?.setTrusted(false);
       client.removeAllListeners('notification');
@@ -224,13 +269,14 @@ export class EventHub {
     });
     client.on('end', retry);
     client.on('notification', (msg) => {
+      this.#heard(client);
       if (msg.channel === EVENTS_CHANNEL) {
         void this.poke();
       } else if (msg.channel === LIVE_CHANNEL) {
         const e = parseLive(msg.payload);
         if (e) for (const l of this.#listeners) l.onLive?.(e);
       } else if (msg.channel === HEARTBEAT_CHANNEL) {
-        if (msg.payload === this.#heartbeatId && this.#client === client) this.#heardAt = Date.now();
+        // Heard above; other servers' heartbeats prove the same.
       } else if (msg.channel === AUTH_CHANNEL && msg.payload) {
         this.#opts.tokens?.forgetUser(msg.payload);
         for (const l of this.#listeners) l.onAuthChange?.(msg.payload);
@@ -242,8 +288,8 @@ export class EventHub {
       .then(() => client.query(`listen ${EVENTS_CHANNEL}; listen ${AUTH_CHANNEL}; listen ${LIVE_CHANNEL}; listen ${HEARTBEAT_CHANNEL}`))
       .then(() => {
         if (this.#client !== client) return;
-        this.#heardAt = Date.now();
-        this.#opts.tokens?.setTrusted(true);
+        // Trusted for tokens once a notification comes through: send one now.
+        this.#checkHeartbeat();
         // Whatever was committed while not listening.
         void this.poke();
       })

@@ -55,7 +55,7 @@ export interface SseDeps {
 function rawInput(req: express.Request): unknown {
   const text = typeof req.query.input === 'string' ? req.query.input : undefined;
   let input: unknown;
-  if (text !== undefined) {
+  if (text) {
     try {
       input = JSON.parse(text);
     } catch {
@@ -73,8 +73,14 @@ function rawInput(req: express.Request): unknown {
 }
 
 export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
-  return (req, res) => {
-    const log: Logger = (req as unknown as { log: Logger }).log;
+  return (req, res, next) => {
+    // Only an EventSource's GET (not HEAD, which writes nothing and so never
+    // pushes back): anything else goes to tRPC, which answers it as before.
+    if (req.method !== 'GET' || !req.headers.accept?.includes('text/event-stream')) {
+      next();
+      return;
+    }
+    let log: Logger = (req as unknown as { log: Logger }).log;
     let closed = false;
     const abort = new AbortController();
     let input: unknown;
@@ -104,7 +110,6 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
     void (async () => {
       let release: (() => void) | null = null;
       try {
-        input = rawInput(req);
         const token = bearerToken(req.headers.authorization);
         let user: Awaited<ReturnType<typeof userForToken>> = null;
         try {
@@ -119,6 +124,9 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
             message: token ? 'the API token is invalid, revoked, or its user is deactivated' : 'an API token is required (Authorization: Bearer <token>)',
           });
         }
+        log = log.child({ userId: user.id });
+        // Read after authentication, as tRPC reads a procedure's input.
+        input = rawInput(req);
         const parsed = subscribeInput.safeParse(input);
         if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', message: parsed.error.message, cause: parsed.error });
         const { filter, start, head } = await startStream(deps.db, user, parsed.data as SubscribeInput);
@@ -132,9 +140,10 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
         if (closed) return;
         write('');
         if (pingMs > 0) {
+          // Checked twice per interval: silence never lasts much past pingMs (the client gives up after 30 s).
           ping = setInterval(() => {
             if (!closed && Date.now() - lastWrite >= pingMs) write('event: ping\ndata: \n\n\n');
-          }, pingMs);
+          }, pingMs / 2);
           ping.unref();
         }
         const events = streamEvents({ db: deps.db, hub, log, limits, disconnect: () => res.destroy(), onEnd: release }, user, filter, start, head, abort.signal);

@@ -270,6 +270,11 @@ async function* streamLog(
       if (overBudget()) await nextTurn();
       await recheck();
       if (closed) throw closed;
+      // The page was read for the role the caller had then; a recheck since may have narrowed it.
+      if (!visibleTo(audience, e)) {
+        seen = e.position;
+        continue;
+      }
       yield send(e);
     }
     seen = Math.max(seen, scannedTo);

@@ -34,19 +34,20 @@ const ASSIGN_LOCK = 7390125;
  * for a round trip per ticket, so a classification waiting on one is not held up.
  */
 export async function assignWaiting(trx: Transaction<Database>, max: number, opts: { wait?: boolean } = {}): Promise<number> {
+  let waited: { id: string }[] = [];
+  if (opts.wait) {
+    // The oldest waiting ticket, waited for (up to LOCK_WAIT) before the
+    // assigners' lock is taken, so no other drain waits behind this one.
+    await sql.raw(`set local lock_timeout = '${LOCK_WAIT}'`).execute(trx);
+    waited = await waitingTickets(trx, 1).execute();
+    if (waited.length === 0) return 0;
+  }
+  await sql.raw(`set local lock_timeout = 0`).execute(trx);
   await sql`select pg_advisory_xact_lock(${ASSIGN_LOCK})`.execute(trx);
-  // Only the ticket's lock is waited for with a bound (not the advisory lock above).
-  if (opts.wait) await sql.raw(`set local lock_timeout = '${LOCK_WAIT}'`).execute(trx);
-  let waiting = trx
-    .selectFrom('tickets')
-    .select(['id'])
-    .where('assignee_id', 'is', null)
-    .where('status', '=', 'open')
-    .orderBy('id')
-    .limit(max)
-    .forUpdate();
-  if (!opts.wait) waiting = waiting.skipLocked();
-  const tickets = await waiting.execute();
+  // Agents' rows are waited for with a bound: a writer holding one for long
+  // must not hold every assigner (and the tickets locked here) with it.
+  await sql.raw(`set local lock_timeout = '${LOCK_WAIT}'`).execute(trx);
+  const tickets = opts.wait ? waited : await waitingTickets(trx, max).skipLocked().execute();
   if (tickets.length === 0) return 0;
   // Greedy picks for n tickets come from the first n agents by load: an agent
   // is passed over only for one ranked before it, and each pick takes one.
@@ -99,6 +100,18 @@ export interface Candidate {
   capacity: number;
   /** When last assigned, as a number that orders like the timestamp (µs since the epoch); null: never (goes first among equals). */
   lastAssigned: number | null;
+}
+
+/** The oldest open, unassigned tickets, to lock. */
+function waitingTickets(trx: Transaction<Database>, limit: number) {
+  return trx
+    .selectFrom('tickets')
+    .select(['id'])
+    .where('assignee_id', 'is', null)
+    .where('status', '=', 'open')
+    .orderBy('id')
+    .limit(limit)
+    .forUpdate();
 }
 
 /**
@@ -162,8 +175,10 @@ export async function drainAssignments(db: Kysely<Database>, opts: { holdMs?: nu
       }
     }
   } catch (err) {
-    // Two writers locking the same rows in another order: Postgres broke the tie; try again shortly.
-    if ((err as { code?: string }).code === '40P01') throw new RetryLater('deadlock with another writer; assigning shortly');
+    const code = (err as { code?: string }).code;
+    // Two writers locking the same rows in another order (Postgres broke the
+    // tie), or an agent's row held past LOCK_WAIT: try again shortly.
+    if (code === '40P01' || code === '55P03') throw new RetryLater('another writer holds what this drain needs; assigning shortly');
     throw err;
   }
 }
