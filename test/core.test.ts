@@ -69,6 +69,21 @@ describe('one audience for every event', () => {
   });
 });
 
+describe('prepared statements', () => {
+  it('a repeated statement is prepared on its connection, and planned for its values every run', async () => {
+    await w.db.transaction().execute(async (trx) => {
+      // One transaction: every statement below runs on the same connection.
+      const { rows } = await sql<{ mode: string }>`select current_setting('plan_cache_mode') as mode`.execute(trx);
+      expect(rows[0]!.mode).toBe('force_custom_plan');
+      const marker = `prepared-${Date.now()}`;
+      for (let i = 0; i < 3; i++) await sql`select count(*)::int as n from users where name <> ${marker}`.execute(trx);
+      const { rows: prepared } = await sql<{ n: number }>`
+        select count(*)::int as n from pg_prepared_statements where statement = 'select count(*)::int as n from users where name <> $1'`.execute(trx);
+      expect(prepared[0]!.n).toBe(1);
+    });
+  });
+});
+
 describe('commands compose', () => {
   let jobs: Jobs;
   beforeAll(async () => {

@@ -91,7 +91,13 @@ function prepareRepeated(client: pg.PoolClient) {
 }
 
 export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
+  const prepared = opts.preparedStatements ?? !/^(false|0)$/.test(process.env.DB_PREPARED_STATEMENTS ?? '');
   const pool = new pg.Pool({
+    // A prepared statement keeps its parse, not its plan: Postgres would
+    // otherwise switch to a generic plan after five runs, blind to values
+    // (a status with a partial index of its own, a rare tag) that decide
+    // the plan at a million tickets.
+    ...(prepared ? { options: '-c plan_cache_mode=force_custom_plan' } : {}),
     connectionString: url,
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'relaydesk',
@@ -106,7 +112,7 @@ export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
   // it fails and says so; the client is not reused.
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    if (opts.preparedStatements ?? !/^(false|0)$/.test(process.env.DB_PREPARED_STATEMENTS ?? '')) prepareRepeated(client);
+    if (prepared) prepareRepeated(client);
   });
   return pool;
 }
