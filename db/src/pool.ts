@@ -101,7 +101,8 @@ export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
     connectionString: url,
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'relaydesk',
-    connectionTimeoutMillis: opts.statementTimeoutMs ? Math.min(10_000, opts.statementTimeoutMs) : 10_000,
+    // Waiting for a connection counts against the same bound as the statement.
+    connectionTimeoutMillis: opts.statementTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
     ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs, query_timeout: opts.statementTimeoutMs + 250 } : {}),
   });
