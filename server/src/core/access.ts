@@ -1,4 +1,4 @@
-// Who may see and change a ticket: the role table of DESIGN.md in one place.
+// Who may see and change a ticket: the role rules of the README's procedure table, in one place.
 import { AppError } from './errors.ts';
 import type { SessionUser } from './caller.ts';
 
