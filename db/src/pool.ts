@@ -72,16 +72,12 @@ const NAMING_FAULTS = new Set(['0A000', '26000']);
  */
 function prepareRepeated(client: pg.PoolClient) {
   const query = client.query.bind(client) as QueryFn;
-  const parsed = (client as unknown as { connection?: { parsedStatements?: Record<string, string> } }).connection?.parsedStatements;
   (client as unknown as { query: QueryFn }).query = (config, values, callback) => {
     if (typeof config === 'string' && Array.isArray(values) && values.length > 0 && typeof callback !== 'function') {
       const name = statementName(config);
       if (name) {
         return (query({ name, text: config, values }) as Promise<unknown>).catch((err: { code?: string }) => {
-          if (err?.code && NAMING_FAULTS.has(err.code)) {
-            unnamed.add(config);
-            if (parsed) delete parsed[name];
-          }
+          if (err?.code && NAMING_FAULTS.has(err.code)) unnamed.add(config);
           throw err;
         });
       }

@@ -37,11 +37,6 @@ export interface RunOptions {
    */
   notifyPollingIntervalSeconds?: number;
   /**
-   * Run a fetched batch one job at a time. For handlers that serialise on a
-   * lock anyway: in parallel they would only hold pool connections waiting.
-   */
-  serial?: boolean;
-  /**
    * The jobs of a fetched batch all ask for the same thing, done after they
    * were sent (a drain of the assignment backlog): the handler runs once, for
    * the first valid payload, and its outcome is every valid job's.
@@ -74,22 +69,27 @@ export async function runJobs<S extends z.ZodType>(
       localConcurrency: opts.localConcurrency ?? 1,
     },
     async (jobs): Promise<JobResult[]> => {
-      const run = async (job: JobWithMetadata<unknown>) => {
-        const started = performance.now();
-        const jobLog = log.child({ queue: def.queue, jobId: job.id, attempt: job.retryCount });
-        const lastAttempt = job.retryCount >= (job.retryLimit ?? QUEUE_POLICIES[def.queue].retryLimit ?? 0);
-        const result = await runOne(def, job, { db, log: jobLog, lastAttempt });
-        if (result.status !== 'completed' && !(result.output as { expected?: boolean } | undefined)?.expected) jobLog.warn({ outcome: result.status, output: result.output }, 'job did not complete');
-        opts.onSettled?.(def.queue, result.status, (performance.now() - started) / 1000);
-        return result;
-      };
       if (opts.collapse) return runCollapsed(def, jobs, { db, log, onSettled: opts.onSettled });
-      if (!opts.serial) return Promise.all(jobs.map(run));
-      const results: JobResult[] = [];
-      for (const job of jobs) results.push(await run(job));
-      return results;
+      return Promise.all(
+        jobs.map(async (job) => {
+          const started = performance.now();
+          const jobLog = log.child({ queue: def.queue, jobId: job.id, attempt: job.retryCount });
+          const result = await runOne(def, job, { db, log: jobLog, lastAttempt: isLastAttempt(def.queue, job) });
+          warnUnlessDone(jobLog, result);
+          opts.onSettled?.(def.queue, result.status, (performance.now() - started) / 1000);
+          return result;
+        }),
+      );
     },
   );
+}
+
+/** No retry follows if this attempt fails. */
+const isLastAttempt = (queue: QueueName, job: JobWithMetadata<unknown>) => job.retryCount >= (job.retryLimit ?? QUEUE_POLICIES[queue].retryLimit ?? 0);
+
+/** A job that failed for a reason nobody expected is worth a warning. */
+function warnUnlessDone(log: Logger, result: JobResult) {
+  if (result.status !== 'completed' && !(result.output as { expected?: boolean } | undefined)?.expected) log.warn({ outcome: result.status, output: result.output }, 'job did not complete');
 }
 
 /** One run of the handler for a whole batch (see RunOptions.collapse). */
@@ -109,9 +109,9 @@ async function runCollapsed<S extends z.ZodType>(
   if (lead) {
     const jobLog = opts.log.child({ queue: def.queue, jobId: lead.id, attempt: lead.retryCount, batch: valid.length });
     // Retries stop only when every job of the batch has used its own.
-    const lastAttempt = valid.every((j) => j.retryCount >= (j.retryLimit ?? QUEUE_POLICIES[def.queue].retryLimit ?? 0));
+    const lastAttempt = valid.every((j) => isLastAttempt(def.queue, j));
     const outcome = await runOne(def, lead, { db: opts.db, log: jobLog, lastAttempt });
-    if (outcome.status !== 'completed' && !(outcome.output as { expected?: boolean } | undefined)?.expected) jobLog.warn({ outcome: outcome.status, output: outcome.output }, 'job did not complete');
+    warnUnlessDone(jobLog, outcome);
     for (const job of valid) results.push({ ...outcome, id: job.id });
   }
   const seconds = (performance.now() - started) / 1000;

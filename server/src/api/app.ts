@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import { pinoHttp } from 'pino-http';
 import type { Database } from '@relaydesk/db';
 import { createAiContext, type AiContext } from '../core/ai/context.ts';
-import { bearerToken, userForToken } from '../core/users/auth.ts';
+import { bearerToken } from '../core/users/auth.ts';
 import type { TokenCache } from '../core/users/token-cache.ts';
 import { createLoginLimits } from '../core/users/login.ts';
 import { commonEnv } from '../core/env.ts';
@@ -19,9 +19,9 @@ import type { Jobs } from '../core/jobs/send.ts';
 import type { Logger } from '../core/logger.ts';
 import { appRouter } from './router.ts';
 import { checkHealth } from '../core/health.ts';
-import { AppError, isConnectionError, UNAVAILABLE_RETRY_AFTER_S } from '../core/errors.ts';
+import { AppError, UNAVAILABLE_RETRY_AFTER_S } from '../core/errors.ts';
 import { createServerMetrics } from './metrics.ts';
-import { createContextInner } from './trpc.ts';
+import { authenticate, createContextInner } from './trpc.ts';
 import { webhookConfigFrom, type WebhookConfig } from '../core/webhooks/config.ts';
 
 export interface AppDeps {
@@ -204,24 +204,14 @@ export function createApp({
         return { headers };
       },
       async createContext({ req, res }) {
-        const token = bearerToken(req.headers.authorization);
-        let user: Awaited<ReturnType<typeof userForToken>> = null;
-        try {
-          user = token ? await userForToken(db, token, tokens) : null;
-        } catch (err) {
-          if (!isConnectionError(err)) throw err;
-          throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable; try again shortly', cause: new AppError('UNAVAILABLE', 'the database is unavailable', { cause: err }) });
-        }
-        const reqLog = req.log.child({ userId: user?.id });
-        // A token that was sent but is unknown, revoked or belongs to a
-        // deactivated user is an error, not an anonymous call.
+        const { user, invalidToken } = await authenticate(db, req.headers.authorization, tokens);
         return createContextInner({
           db,
           jobs,
-          log: reqLog,
+          log: req.log.child({ userId: user?.id }),
           user,
           ip: req.ip ?? '',
-          invalidToken: Boolean(token && !user),
+          invalidToken,
           events,
           disconnect: () => res.destroy(),
           authChanged: (userId) => (userId ? tokens?.forgetUser(userId) : tokens?.clear()),

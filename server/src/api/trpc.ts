@@ -4,7 +4,9 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { Kysely } from 'kysely';
 import type { Database, Role } from '@relaydesk/db';
 import type { SessionUser } from '../core/caller.ts';
-import { AppError, fromPgError } from '../core/errors.ts';
+import { AppError, fromPgError, isConnectionError } from '../core/errors.ts';
+import { bearerToken, userForToken } from '../core/users/auth.ts';
+import type { TokenCache } from '../core/users/token-cache.ts';
 import type { EventHub } from './events/hub.ts';
 import type { StreamLimits } from './events/subscription.ts';
 import type { AiContext } from '../core/ai/context.ts';
@@ -135,15 +137,35 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(errorMapping);
 
-export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.user) {
-    throw new TRPCError({
-      code: 'UNAUTHORIZED',
-      message: ctx.invalidToken
-        ? 'the API token is invalid, revoked, or its user is deactivated'
-        : 'an API token is required (Authorization: Bearer <token>)',
-    });
+/** Who is calling, from the Authorization header: every door authenticates with it. */
+export async function authenticate(
+  db: Kysely<Database>,
+  authorization: string | undefined,
+  tokens: TokenCache | undefined,
+): Promise<{ user: SessionUser | null; invalidToken: boolean }> {
+  const token = bearerToken(authorization);
+  if (!token) return { user: null, invalidToken: false };
+  try {
+    const user = await userForToken(db, token, tokens);
+    // A token that was sent but is unknown, revoked or belongs to a
+    // deactivated user is an error, not an anonymous call.
+    return { user, invalidToken: !user };
+  } catch (err) {
+    if (!isConnectionError(err)) throw err;
+    const message = 'the database is unavailable; try again shortly';
+    throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message, cause: new AppError('UNAVAILABLE', message, { cause: err }) });
   }
+}
+
+/** The error for a call without a usable token. */
+export const unauthorized = (invalidToken: boolean | undefined) =>
+  new TRPCError({
+    code: 'UNAUTHORIZED',
+    message: invalidToken ? 'the API token is invalid, revoked, or its user is deactivated' : 'an API token is required (Authorization: Bearer <token>)',
+  });
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.user) throw unauthorized(ctx.invalidToken);
   return next({ ctx: { ...ctx, user: ctx.user } });
 });
 

@@ -269,14 +269,13 @@ export class EventHub {
     });
     client.on('end', retry);
     client.on('notification', (msg) => {
+      // Any notification proves the connection delivers: a heartbeat, this hub's or another's, is just one.
       this.#heard(client);
       if (msg.channel === EVENTS_CHANNEL) {
         void this.poke();
       } else if (msg.channel === LIVE_CHANNEL) {
         const e = parseLive(msg.payload);
         if (e) for (const l of this.#listeners) l.onLive?.(e);
-      } else if (msg.channel === HEARTBEAT_CHANNEL) {
-        // Heard above; other servers' heartbeats prove the same.
       } else if (msg.channel === AUTH_CHANNEL && msg.payload) {
         this.#opts.tokens?.forgetUser(msg.payload);
         for (const l of this.#listeners) l.onAuthChange?.(msg.payload);

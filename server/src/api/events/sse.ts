@@ -16,19 +16,17 @@
 // The tRPC procedure stays in the router: it gives the SDK its types and
 // serves in-process callers; over HTTP this handler answers first.
 import type express from 'express';
-import { getErrorShape, getTRPCErrorFromUnknown } from '@trpc/server/unstable-core-do-not-import';
+import { getErrorShape, getLastEventId, getTRPCErrorFromUnknown } from '@trpc/server/unstable-core-do-not-import';
 import { TRPCError } from '@trpc/server';
 import type { Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
-import { AppError, isConnectionError } from '../../core/errors.ts';
-import { startStream, subscribeInput, type SubscribeInput } from '../../core/events/subscribe.ts';
+import { subscribeInput } from '../../core/events/subscribe.ts';
 import type { Logger } from '../../core/logger.ts';
-import { bearerToken, userForToken } from '../../core/users/auth.ts';
 import type { TokenCache } from '../../core/users/token-cache.ts';
 import type { EventHub } from './hub.ts';
-import { streamEvents, type StreamLimits } from './subscription.ts';
+import { openStream, type StreamLimits } from './subscription.ts';
 import { appRouter } from '../router.ts';
-import { callerError } from '../trpc.ts';
+import { authenticate, callerError, unauthorized } from '../trpc.ts';
 
 const PATH = 'events.subscribe';
 const config = appRouter._def._config;
@@ -62,9 +60,11 @@ function rawInput(req: express.Request): unknown {
       throw new TRPCError({ code: 'BAD_REQUEST', message: 'input: is not valid JSON' });
     }
   }
-  const header = req.headers['last-event-id'];
-  const query = req.query.lastEventId ?? req.query['Last-Event-Id'];
-  const lastEventId = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
+  // tRPC's own reading of the EventSource's last id: the header, else the query.
+  const lastEventId = getLastEventId({
+    headers: new Headers(typeof req.headers['last-event-id'] === 'string' ? { 'last-event-id': req.headers['last-event-id'] } : {}),
+    searchParams: new URL(req.originalUrl, 'http://localhost').searchParams,
+  });
   if (lastEventId) {
     if (typeof input === 'object' && input !== null && !Array.isArray(input)) input = { ...input, lastEventId };
     else input ??= { lastEventId };
@@ -108,35 +108,17 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
     });
 
     void (async () => {
-      let release: (() => void) | null = null;
       try {
-        const token = bearerToken(req.headers.authorization);
-        let user: Awaited<ReturnType<typeof userForToken>> = null;
-        try {
-          user = token ? await userForToken(deps.db, token, deps.tokens) : null;
-        } catch (err) {
-          if (!isConnectionError(err)) throw err;
-          throw new AppError('UNAVAILABLE', 'the database is unavailable; try again shortly', { cause: err });
-        }
-        if (!user) {
-          throw new TRPCError({
-            code: 'UNAUTHORIZED',
-            message: token ? 'the API token is invalid, revoked, or its user is deactivated' : 'an API token is required (Authorization: Bearer <token>)',
-          });
-        }
+        const { user, invalidToken } = await authenticate(deps.db, req.headers.authorization, deps.tokens);
+        if (!user) throw unauthorized(invalidToken);
         log = log.child({ userId: user.id });
         // Read after authentication, as tRPC reads a procedure's input.
         input = rawInput(req);
         const parsed = subscribeInput.safeParse(input);
         if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', message: parsed.error.message, cause: parsed.error });
-        const { filter, start, head } = await startStream(deps.db, user, parsed.data as SubscribeInput);
         const { hub, limits } = deps;
-        release = hub.acquireStream(user.tokenId, limits.perToken);
-        if (!release) {
-          throw new AppError('TOO_MANY_REQUESTS', `this token already holds ${limits.perToken} live streams (EVENTS_STREAMS_PER_TOKEN); close one first`, {
-            retryAfterSeconds: 5,
-          });
-        }
+        // Its slot is freed when the stream ends, or by `abort` if it never starts.
+        const events = await openStream({ db: deps.db, hub, log, limits, disconnect: () => res.destroy() }, user, parsed.data, abort.signal);
         if (closed) return;
         write('');
         if (pingMs > 0) {
@@ -146,7 +128,6 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
           }, pingMs / 2);
           ping.unref();
         }
-        const events = streamEvents({ db: deps.db, hub, log, limits, disconnect: () => res.destroy(), onEnd: release }, user, filter, start, head, abort.signal);
         for await (const [id, data] of events) {
           if (closed) break;
           if (!write(`data: ${json(data)}\nid: ${id}\n\n\n`)) await drained(res);
@@ -160,7 +141,6 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
           write(`event: serialized-error\ndata: ${JSON.stringify(shape)}\n\n\n`);
         }
       } finally {
-        release?.();
         clearInterval(ping);
         if (!closed) res.end();
       }

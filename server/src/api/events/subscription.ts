@@ -11,7 +11,8 @@ import { tracked, type TrackedEnvelope } from '@trpc/server';
 import type { Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
 import { userForTokenId } from '../../core/users/auth.ts';
-import { isConnectionError } from '../../core/errors.ts';
+import { AppError, isConnectionError } from '../../core/errors.ts';
+import { startStream, type SubscribeInput } from '../../core/events/subscribe.ts';
 import type { Logger } from '../../core/logger.ts';
 import { brief } from '../../core/logger.ts';
 import type { SessionUser } from '../../core/caller.ts';
@@ -78,6 +79,30 @@ interface Batch {
 /** A live-only event, queued in arrival order among the log's batches. */
 interface Live {
   live: LiveEvent;
+}
+
+/**
+ * Opens a caller's stream: where it starts (startStream's checks), and a
+ * slot under the token's cap in this process, freed when the stream ends or
+ * its request goes, whichever comes first (a stream may never be read).
+ */
+export async function openStream(
+  deps: Omit<StreamDeps, 'onEnd'>,
+  caller: SessionUser,
+  input: SubscribeInput,
+  signal: AbortSignal | undefined,
+): Promise<AsyncGenerator<TrackedEnvelope<RelaydeskEvent>, void>> {
+  const { filter, start, head } = await startStream(deps.db, caller, input);
+  const { hub, limits } = deps;
+  // The cap is per token and per server process (a token's streams normally stay on one server).
+  const release = hub.acquireStream(caller.tokenId, limits.perToken);
+  if (!release) {
+    throw new AppError('TOO_MANY_REQUESTS', `this token already holds ${limits.perToken} live streams (EVENTS_STREAMS_PER_TOKEN); close one first`, {
+      retryAfterSeconds: 5,
+    });
+  }
+  signal?.addEventListener('abort', release, { once: true });
+  return streamEvents({ ...deps, onEnd: release }, caller, filter, start, head, signal);
 }
 
 /**

@@ -89,17 +89,14 @@ export async function userForToken(db: Kysely<Database>, token: string, cache?: 
   const key = cache ? hash.toString('hex') : '';
   const cached = cache?.get(key);
   if (cached) {
-    recordUse(db, cached.user.tokenId, cached.lastUsedAt, cached.touched);
+    cached.lastUsedAt = recordUse(db, cached.user.tokenId, cached.lastUsedAt);
     return cached.user;
   }
   const generation = cache?.generation ?? 0;
   const row = await activeTokens(db).where('t.token_hash', '=', hash).executeTakeFirst();
   if (!row) return null;
   const user = sessionUser(row);
-  let lastUsedAt = row.last_used_at;
-  recordUse(db, row.token_id, lastUsedAt?.getTime() ?? null, (at) => {
-    lastUsedAt = new Date(at);
-  });
+  const lastUsedAt = recordUse(db, row.token_id, row.last_used_at?.getTime() ?? null);
   cache?.set(key, generation, { user, tokenExpiresAt: row.expires_at, lastUsedAt });
   return user;
 }
@@ -107,17 +104,17 @@ export async function userForToken(db: Kysely<Database>, token: string, cache?: 
 /**
  * Records a token's use at most every few minutes, in the background: a
  * write per request would cost more than the request, and bookkeeping never
- * fails or delays one.
+ * fails or delays one. Returns when its use was last recorded, now included.
  */
-function recordUse(db: Kysely<Database>, tokenId: string, lastUsedAt: number | null, touched: (at: number) => void): void {
+function recordUse(db: Kysely<Database>, tokenId: string, lastUsedAt: number | null): number | null {
   const now = Date.now();
-  if (lastUsedAt !== null && now - lastUsedAt <= LAST_USED_EVERY_MS) return;
-  touched(now);
+  if (lastUsedAt !== null && now - lastUsedAt <= LAST_USED_EVERY_MS) return lastUsedAt;
   db.updateTable('api_tokens')
     .set({ last_used_at: new Date(now) })
     .where('id', '=', tokenId)
     .execute()
     .catch(() => {});
+  return now;
 }
 
 /**

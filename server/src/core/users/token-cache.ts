@@ -25,11 +25,10 @@ interface Entry {
   lastUsedAt: number | null;
 }
 
+/** A cached caller; `lastUsedAt` is the caller's to update when it records a use. */
 export interface CachedCaller {
-  user: SessionUser;
+  readonly user: SessionUser;
   lastUsedAt: number | null;
-  /** Records that `last_used_at` was written now. */
-  touched(at: number): void;
 }
 
 export class TokenCache {
@@ -50,10 +49,6 @@ export class TokenCache {
     this.#maxEntries = maxEntries;
   }
 
-  get size(): number {
-    return this.#entries.size;
-  }
-
   /** Taken before a database lookup and handed to `set`. */
   get generation(): number {
     return this.#generation;
@@ -71,16 +66,10 @@ export class TokenCache {
       return undefined;
     }
     this.hits++;
-    return {
-      user: e.user,
-      lastUsedAt: e.lastUsedAt,
-      touched: (at) => {
-        e.lastUsedAt = at;
-      },
-    };
+    return e;
   }
 
-  set(tokenHash: string, generation: number, v: { user: SessionUser; tokenExpiresAt: Date | null; lastUsedAt: Date | null }, now = Date.now()): void {
+  set(tokenHash: string, generation: number, v: { user: SessionUser; tokenExpiresAt: Date | null; lastUsedAt: number | null }, now = Date.now()): void {
     if (!this.#trusted || this.#ttlMs === 0 || generation !== this.#generation) return;
     if (this.#entries.size >= this.#maxEntries) {
       // Oldest first (a Map keeps insertion order): a bound, not an LRU; a
@@ -92,7 +81,7 @@ export class TokenCache {
       user: v.user,
       tokenExpiresAt: v.tokenExpiresAt?.getTime() ?? null,
       staleAt: now + this.#ttlMs,
-      lastUsedAt: v.lastUsedAt?.getTime() ?? null,
+      lastUsedAt: v.lastUsedAt,
     });
   }
 
