@@ -28,6 +28,7 @@ beforeAll(async () => {
 const aiEnv = () => ({
   GROQ_API_KEY: 'test-groq-key',
   GROQ_BASE_URL: fake.url,
+  AI_CLASSIFY: 'auto',
   AI_CLASSIFY_TIMEOUT_MS: '4000',
   AI_SUGGEST_TIMEOUT_MS: '700',
   AI_DRAFT_TIMEOUT_MS: '8000',

@@ -2,19 +2,28 @@
 // sending a job makes at commit; without it (switched off for a pooler, or
 // lost with its connection) they poll, and nothing waits for ever.
 import { sql } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeGroq, type FakeGroq } from './helpers/fake-groq.ts';
 import { useWorld } from './helpers/fixtures.ts';
 import { startWorker, waitFor, type WorkerProcess } from './helpers/worker.ts';
 
 describe('job pickup', () => {
-  const w = useWorld('pickup');
+  // With an LLM (the local fake of Groq) configured, classification is a job
+  // as well as assignment: both queues are picked up.
+  let fake: FakeGroq;
+  beforeAll(async () => {
+    fake = await startFakeGroq();
+  });
+  afterAll(() => fake?.close());
+  const llm = () => ({ GROQ_API_KEY: 'test-groq-key', GROQ_BASE_URL: fake.url, AI_CLASSIFY: 'auto' });
+  const w = useWorld('pickup', { serverEnv: llm });
   let running: WorkerProcess[] = [];
   afterEach(async () => {
     await Promise.all(running.map((p) => p.kill9()));
     running = [];
   });
   const worker = async (env: Record<string, string> = {}, output?: string[]) => {
-    const p = await startWorker(w.dbUrl, env, { output });
+    const p = await startWorker(w.dbUrl, { ...llm(), ...env }, { output });
     running.push(p);
     return p;
   };
@@ -42,6 +51,7 @@ describe('job pickup', () => {
           .select((eb) => eb.fn.countAll<string>().as('n'))
           .where('id', 'in', ids)
           .where('category', 'is not', null)
+          .where(sql`classification->>'source'`, '=', 'llm')
           .where('assignee_id', 'is not', null)
           .executeTakeFirstOrThrow();
         return Number(done.n) === n;

@@ -80,7 +80,7 @@ describe('strict input', () => {
 
 describe('what customers see', () => {
   it('a classification reason that names configuration reaches staff only', async () => {
-    const t = await w.customer.rd.tickets.create.mutate({ title: 'Reasons', description: 'who reads them' });
+    const t = await w.customer.rd.tickets.create.mutate({ title: 'Reasons', description: 'who reads them', category: 'general', priority: 'low' });
     await w.db.transaction().execute((trx) =>
       appendEvent(trx, {
         type: 'ticket.classified',

@@ -1,4 +1,5 @@
 // The main ticket flows, through @relaydesk/client over real HTTP.
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { codeOf, errorOf, useWorld } from './helpers/fixtures.ts';
 
@@ -224,5 +225,45 @@ describe('tickets', () => {
     expect(mine?.total).toBe(count((r) => r.assignee_id === w.agent.id));
     expect(stats.medianFirstResponseSeconds).toBeGreaterThanOrEqual(0);
     expect(stats.medianResolutionSeconds).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('classification without an LLM', () => {
+  // No GROQ_API_KEY: the built-in model classifies in the create transaction, no job.
+  const w = useWorld('inline-classify', { serverEnv: () => ({ AI_CLASSIFY: 'auto' }) });
+
+  const classifyJobs = async (ticketId: string) =>
+    Number((await sql<{ n: number }>`select count(*) as n from pgboss.job where name = 'ticket.classify' and data->>'ticketId' = ${ticketId}`.execute(w.db)).rows[0]!.n);
+
+  it('a new ticket comes back classified, with its ticket.classified event in the same commit and no job', async () => {
+    const t = await w.customer.rd.tickets.create.mutate({ title: 'Charged twice', description: 'My invoice was charged twice this month, please refund' });
+    expect(t).toMatchObject({ category: 'billing', version: 1, classification: { source: 'builtin' } });
+    expect(t.priority).not.toBeNull();
+    expect(t.classification!.confidence).toBeGreaterThan(0);
+    expect(await classifyJobs(t.id)).toBe(0);
+
+    const staff = await w.agent.rd.tickets.history.query({ id: t.id });
+    expect(staff.items.map((e) => e.type)).toEqual(['ticket.created', 'ticket.classified']);
+    const event = staff.items[1]!;
+    if (event.type !== 'ticket.classified') throw new Error('unreachable');
+    expect(event.data).toMatchObject({ category: 'billing', priority: t.priority, filled: ['category', 'priority'], version: 1 });
+    expect(event.data.reason).toMatch(/^built-in classifier: .*GROQ_API_KEY/);
+    expect(event.actor).toEqual({ type: 'system', id: null });
+    // The reason names configuration: staff only.
+    const mine = await w.customer.rd.tickets.history.query({ id: t.id });
+    expect(JSON.stringify(mine.items)).not.toContain('GROQ');
+  });
+
+  it('fills only what the caller left unset, and leaves a fully set ticket alone', async () => {
+    const partial = await w.customer.rd.tickets.create.mutate({ title: 'Site down', description: 'Nobody can log in, production is down', category: 'general' });
+    expect(partial).toMatchObject({ category: 'general', classification: { source: 'builtin' } });
+    expect(partial.priority).not.toBeNull();
+    const [, classified] = (await w.agent.rd.tickets.history.query({ id: partial.id })).items;
+    expect(classified).toMatchObject({ type: 'ticket.classified', data: { category: 'general', filled: ['priority'] } });
+
+    const full = await w.customer.rd.tickets.create.mutate({ title: 'Set by me', description: 'All set', category: 'general', priority: 'low' });
+    expect(full).toMatchObject({ category: 'general', priority: 'low', classification: { source: 'manual', confidence: 1 } });
+    expect((await w.agent.rd.tickets.history.query({ id: full.id })).items.map((e) => e.type)).toEqual(['ticket.created']);
+    expect(await classifyJobs(full.id)).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import { createDb } from '@relaydesk/db';
 import { createBoss, ensureQueues } from '../core/jobs/boss.ts';
 import { createAiContext } from '../core/ai/context.ts';
 import { builtinClassifier } from '../core/ai/classifier.ts';
+import { llmUnavailable } from '../core/ai/classify.ts';
 import { createApp } from './app.ts';
 import { EventHub } from './events/hub.ts';
 import { startSequencer } from '../core/events/sequencer.ts';
@@ -27,6 +28,7 @@ const db = createDb(env.DATABASE_URL, {
 });
 
 // The server only sends jobs and reads queue stats: workers run maintenance.
+const ai = createAiContext(env, db);
 const boss = createBoss(env.DATABASE_URL, { max: 2, applicationName: 'relaydesk-server-boss', supervise: false });
 boss.on('error', (err) => log.warn({ err: brief(err) }, 'pg-boss error'));
 const jobs = createJobs(
@@ -36,11 +38,10 @@ const jobs = createJobs(
     await boss.start();
     await ensureQueues(boss);
   },
-  { classify: env.AI_CLASSIFY !== 'off' },
+  { classify: env.AI_CLASSIFY !== 'off', classifyInline: llmUnavailable(ai.config, 'classify') ?? undefined },
 );
-const ai = createAiContext(env, db);
-// Trained now (a fraction of a second), so the first suggestion does not wait for it.
-if (env.AI_SUGGEST !== 'off') builtinClassifier();
+// Trained now (a fraction of a second), so the first suggestion or ticket does not wait for it.
+if (env.AI_SUGGEST !== 'off' || env.AI_CLASSIFY !== 'off') builtinClassifier();
 // Started now when the database answers; otherwise on the first send, so a
 // server booted during a database outage recovers by itself.
 await jobs.ready().catch((err) => log.warn({ err: brief(err) }, 'pg-boss could not start yet; retrying on first use'));

@@ -55,6 +55,19 @@ export class LlmBreaker {
   }
 }
 
+/** Why `feature` never calls the LLM in this configuration, or null when it may. */
+export function llmUnavailable(config: AiConfig, feature: AiFeature): string | null {
+  if (config.modes[feature] === 'builtin') return `AI_${feature.toUpperCase()}=builtin`;
+  if (!usesLlm(config, feature)) return 'the LLM is not configured (no GROQ_API_KEY)';
+  return null;
+}
+
+/** The built-in model's answer, with the reason it answered. */
+export function builtinClassification(ticket: { title?: string | undefined; description: string }, why: string): ClassificationResult {
+  const b = builtinClassifier().classify(ticket);
+  return { category: b.category, priority: b.priority, confidence: b.confidence, source: 'builtin', reason: `built-in classifier: ${why}` };
+}
+
 export interface AiDeps {
   config: AiConfig;
   breaker: LlmBreaker;
@@ -70,8 +83,8 @@ export async function tryLlm<T>(
   feature: AiFeature,
   call: () => Promise<T>,
 ): Promise<{ ok: true; value: T } | { ok: false; why: string; err?: unknown }> {
-  if (ai.config.modes[feature] === 'builtin') return { ok: false, why: `AI_${feature.toUpperCase()}=builtin` };
-  if (!usesLlm(ai.config, feature)) return { ok: false, why: 'the LLM is not configured (no GROQ_API_KEY)' };
+  const off = llmUnavailable(ai.config, feature);
+  if (off) return { ok: false, why: off };
   const skipping = ai.breaker.skipping();
   if (skipping) return { ok: false, why: `the LLM failed recently (${skipping}); skipped for now` };
   const startedAt = Date.now();
@@ -98,6 +111,5 @@ export async function classifyWithFallback(
     return { category: r.category, priority: r.priority, confidence: r.confidence, source: 'llm', model: ai.config.model, reason: r.reason };
   }
   if (llm.err) opts.log.warn({ err: brief(llm.err), feature, reason: llm.why }, 'LLM classification failed; the built-in classifier answers');
-  const b = builtinClassifier().classify(ticket);
-  return { category: b.category, priority: b.priority, confidence: b.confidence, source: 'builtin', reason: `built-in classifier: ${llm.why}` };
+  return builtinClassification(ticket, llm.why);
 }

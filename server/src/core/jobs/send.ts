@@ -12,12 +12,25 @@ export interface Jobs {
   autoAssign: boolean;
   /** New tickets without category or priority are classified in the background (AI_CLASSIFY is not off). */
   classify: boolean;
+  /**
+   * Set when no LLM classifies (AI_CLASSIFY=builtin, or auto without
+   * GROQ_API_KEY): the built-in model, a fraction of a millisecond and unable
+   * to fail, classifies a new ticket inside its create transaction instead of
+   * a job, which saves the job's three commits and a second write of the
+   * ticket row. The text is the reason its `ticket.classified` event gives.
+   */
+  classifyInline?: string;
   boss: PgBoss;
   /** Resolves once pg-boss is started; retried after a failure. */
   ready(): Promise<void>;
 }
 
-export function createJobs(boss: PgBoss, autoAssign: boolean, start: () => Promise<void>, opts: { classify?: boolean } = {}): Jobs {
+export function createJobs(
+  boss: PgBoss,
+  autoAssign: boolean,
+  start: () => Promise<void>,
+  opts: { classify?: boolean; classifyInline?: string } = {},
+): Jobs {
   let starting: Promise<void> | undefined;
   const ready = () => {
     starting ??= start().catch((err) => {
@@ -30,6 +43,7 @@ export function createJobs(boss: PgBoss, autoAssign: boolean, start: () => Promi
     boss,
     autoAssign,
     classify: opts.classify ?? false,
+    ...(opts.classify && opts.classifyInline ? { classifyInline: opts.classifyInline } : {}),
     ready,
     async send(trx, queue, data, options = {}) {
       await ready();

@@ -4,8 +4,9 @@ import type { Database } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
 import type { SessionUser } from '../caller.ts';
 import { upsertContact } from '../contacts/queries.ts';
+import { builtinClassification } from '../ai/classify.ts';
 import { AppError } from '../errors.ts';
-import { appendEvent } from '../events/append.ts';
+import { appendEvents, type NewEvent } from '../events/append.ts';
 import { sendAssignDrain, type Jobs } from '../jobs/send.ts';
 import { atomically } from '../transaction.ts';
 import { ticketColumns } from './queries.ts';
@@ -22,27 +23,51 @@ export async function createTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
         ? user.contactId!
         : await upsertContact(trx, input.contact?.email ?? user.email, input.contact?.name ?? user.name);
     const manual = input.priority !== undefined || input.category !== undefined;
+    const unset = input.priority === undefined || input.category === undefined;
+    // Without an LLM the built-in model fills what is unset here, as the
+    // classify job would (a value the caller gave is kept).
+    const inline = jobs.classify && unset && jobs.classifyInline ? builtinClassification(input, jobs.classifyInline) : null;
+    const classification = inline
+      ? { source: inline.source, confidence: Math.round(inline.confidence * 1000) / 1000 }
+      : manual
+        ? { source: 'manual' as const, confidence: 1 }
+        : null;
     const ticket = await trx
       .insertInto('tickets')
       .values({
         id: uuidv7(),
         title: input.title,
         description: input.description,
-        priority: input.priority ?? null,
-        category: input.category ?? null,
+        priority: input.priority ?? inline?.priority ?? null,
+        category: input.category ?? inline?.category ?? null,
         tags: input.tags ?? [],
         contact_id: contactId,
-        classification: manual ? { source: 'manual', confidence: 1 } : null,
+        classification,
       })
       .returning(ticketColumns)
       .executeTakeFirstOrThrow();
     const dto = ticketDto(ticket);
-    await appendEvent(trx, { type: 'ticket.created', ticketId: ticket.id, contactId, actor: { type: 'user', id: user.id }, data: { ticket: dto } });
-    await sendAssignDrain(jobs, trx, ticket.id, 'created');
-    // Classified in the background: creating a ticket never waits on an LLM.
-    if (jobs.classify && (ticket.category === null || ticket.priority === null)) {
-      await jobs.send(trx, 'ticket.classify', { ticketId: ticket.id });
+    const events: NewEvent[] = [{ type: 'ticket.created', ticketId: ticket.id, contactId, actor: { type: 'user', id: user.id }, data: { ticket: dto } }];
+    if (inline && classification) {
+      events.push({
+        type: 'ticket.classified',
+        ticketId: ticket.id,
+        contactId,
+        actor: { type: 'system', id: null },
+        data: {
+          category: ticket.category!,
+          priority: ticket.priority!,
+          classification,
+          reason: inline.reason,
+          filled: [...(input.category === undefined ? (['category'] as const) : []), ...(input.priority === undefined ? (['priority'] as const) : [])],
+          version: ticket.version,
+        },
+      });
     }
+    await appendEvents(trx, events);
+    await sendAssignDrain(jobs, trx, ticket.id, 'created');
+    // Otherwise classified in the background: creating a ticket never waits on an LLM.
+    if (jobs.classify && !inline && unset) await jobs.send(trx, 'ticket.classify', { ticketId: ticket.id });
     return dto;
   });
 }
