@@ -7,8 +7,8 @@
 // What tRPC adds per event and per subscriber (async iterators racing a
 // ping timer, a web ReadableStream, a TransformStream, a TextEncoderStream)
 // is gone: an event is serialized once per audience (the log hands every
-// subscriber the same object for the same form of an event, and its JSON is
-// kept beside it) and the same string is written to every stream that gets
+// subscriber the same object for the same form of an event, and its frame is
+// kept beside it) and the same bytes are written to every stream that gets
 // it. Backpressure comes from the socket: when `res.write` says its buffer
 // is full, the stream waits for `drain` before taking the next event; one
 // that never drains is dropped by the stuck-reader watch (streamEvents).
@@ -33,13 +33,24 @@ const config = appRouter._def._config;
 const pingMs = config.sse?.ping?.enabled ? (config.sse.ping.intervalMs ?? 1000) : 0;
 const connected = `event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n\n`;
 
-/** An event's JSON, made once for all the streams that send the same object. */
-const encoded = new WeakMap<object, string>();
-function json(data: unknown): string {
-  if (typeof data !== 'object' || data === null) return JSON.stringify(data);
-  let s = encoded.get(data);
-  if (s === undefined) encoded.set(data, (s = JSON.stringify(data)));
-  return s;
+/**
+ * An event's frame, made once for all the streams that send the same object
+ * (at the same position), as bytes: every stream writes the same buffer, with
+ * no JSON encoding or string copy of its own. Each frame has a buffer of its
+ * own (not a slice of Node's shared pool), so a kept frame keeps only itself.
+ */
+const frames = new WeakMap<object, { id: string; bytes: Buffer }>();
+function eventFrame(id: string, data: unknown): Buffer {
+  const text = `data: ${JSON.stringify(data)}\nid: ${id}\n\n\n`;
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
+}
+function frameOf(id: string, data: unknown): Buffer {
+  if (typeof data !== 'object' || data === null) return eventFrame(id, data);
+  let f = frames.get(data);
+  if (f === undefined || f.id !== id) frames.set(data, (f = { id, bytes: eventFrame(id, data) }));
+  return f.bytes;
 }
 
 export interface SseDeps {
@@ -88,7 +99,7 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
     let ping: NodeJS.Timeout | undefined;
     let opened = false;
     /** Headers and `connected` go out with the first write, as tRPC sends them once the procedure has answered. */
-    const write = (chunk: string): boolean => {
+    const write = (chunk: string | Buffer): boolean => {
       lastWrite = Date.now();
       if (!opened) {
         opened = true;
@@ -97,7 +108,8 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
         res.setHeader('Cache-Control', 'no-cache, no-transform');
         res.setHeader('X-Accel-Buffering', 'no');
         res.setHeader('Connection', 'keep-alive');
-        chunk = connected + chunk;
+        if (typeof chunk === 'string') chunk = connected + chunk;
+        else res.write(connected);
       }
       return res.write(chunk);
     };
@@ -130,7 +142,7 @@ export function eventStreamHandler(deps: SseDeps): express.RequestHandler {
         }
         for await (const [id, data] of events) {
           if (closed) break;
-          if (!write(`data: ${json(data)}\nid: ${id}\n\n\n`)) await drained(res);
+          if (!write(frameOf(id, data))) await drained(res);
           if (closed) break;
         }
         if (!closed) write('event: return\ndata: \n\n\n');

@@ -210,9 +210,11 @@ async function* streamLog(
       const to = events[events.length - 1]!.position;
       if (to <= seen && queue.length === 0) return;
       // Visibility is applied when sending: the caller's role may change meanwhile.
-      const mine = events.filter((e) => matches(filter, e));
+      // Most streams follow one ticket: no array is made for a batch with nothing for them.
+      let mine: LoggedEvent[] | undefined;
+      for (const e of events) if (matches(filter, e)) (mine ??= []).push(e);
       const idle = wake !== null && queue.length === 0;
-      if (mine.length === 0 && idle && seen >= from - 1) {
+      if (mine === undefined && idle && seen >= from - 1) {
         // Nothing for this stream, and it is parked with nothing before this
         // batch: account for the positions without waking it. (Most streams
         // follow one ticket: resuming every one of them for every batch
@@ -223,6 +225,7 @@ async function* streamLog(
       // A burst handed to a subscriber waiting for events is taken whole (the
       // hub's page bounds it); the limit is on what piles up while it is
       // still sending.
+      mine ??= [];
       buffered += mine.length;
       queue.push({ from, to, events: mine });
       if (!idle && (buffered > limits.maxBuffered || queue.length > limits.maxBuffered)) {
