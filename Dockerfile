@@ -10,8 +10,12 @@
 FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-# DNS lookups (webhook targets) use libuv's thread pool; 4 threads is too few.
+# As npm start runs them (scripts/process-env.ts): DNS lookups (webhook
+# targets) use libuv's thread pool, 4 threads is too few; V8's heap sized
+# for a service (a 16 MB young generation, a 384 MB old one), not for the
+# machine. Pass your own NODE_OPTIONS to change them.
 ENV UV_THREADPOOL_SIZE=16
+ENV NODE_OPTIONS="--max-semi-space-size=16 --max-old-space-size=384"
 
 COPY package.json package-lock.json ./
 COPY db/package.json db/

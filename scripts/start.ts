@@ -15,6 +15,7 @@ import { EmbeddedPostgresError, isAlive, startEmbeddedPostgres, stopOrphanPostgr
 import { announceFirstAdmin, ensureFirstAdmin } from '@relaydesk/server/core/users/bootstrap';
 import { loadEnv, startEnv } from '@relaydesk/server/core/env';
 import { installQueues } from '@relaydesk/server/core/jobs/boss';
+import { processEnv } from './process-env.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = loadEnv(startEnv);
@@ -125,9 +126,7 @@ const warn = (line: string) => console.error(`[relaydesk] ${line}`);
 
 function spawnChild(slot: Slot) {
   const child = spawn(process.execPath, [path.join(root, slot.entry)], {
-    // DNS lookups (webhook targets) run on libuv's thread pool: a slow
-    // resolver must not starve the rest of the process (default pool: 4).
-    env: { UV_THREADPOOL_SIZE: '16', ...process.env, DATABASE_URL: databaseUrl },
+    env: processEnv({ ...process.env, DATABASE_URL: databaseUrl }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   slot.child = child;

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '@relaydesk/db/embedded';
 import { databaseUrl } from './helpers/db.ts';
 import { repoRoot } from './helpers/server.ts';
+import { PROCESS_ENV_DEFAULTS } from '../scripts/process-env.ts';
 
 interface Step {
   instruction: string;
@@ -270,6 +271,8 @@ describe('the image, replayed without Docker', () => {
     const has = (p: string) => fs.existsSync(path.join(image, p));
     expect(cmd).toEqual(['node', 'server/src/api/main.ts']);
     expect(imageEnv).toMatchObject({ NODE_ENV: 'production', RELAYDESK_DATA_DIR: `${workdir}/.data` });
+    // The same heap settings and thread pool as npm start gives its processes.
+    expect(imageEnv).toMatchObject(PROCESS_ENV_DEFAULTS);
     // Runtime dependencies are there, including the prebuilt argon2 binary.
     for (const p of ['node_modules/kysely', 'node_modules/pg-boss', 'node_modules/@node-rs/argon2', 'node_modules/@relaydesk/server', 'server/src/api/main.ts', 'worker/src/main.ts', 'scripts/migrate.ts', 'scripts/admin.ts']) {
       expect(has(p), p).toBe(true);

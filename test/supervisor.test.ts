@@ -13,6 +13,7 @@ import { createRelaydeskClient, type RelaydeskClient } from '@relaydesk/client';
 import { freePort, isAlive } from '@relaydesk/db/embedded';
 import { commandLine, descendants, killStarted, npmStart, postmasterPid, START_TIMEOUT_MS, until, type StartProcess } from './helpers/start.ts';
 import { waitFor } from './helpers/worker.ts';
+import { PROCESS_ENV_DEFAULTS } from '../scripts/process-env.ts';
 
 // The supervisor restarts a crashed child after 1 s: its replacement must be
 // running well within this. Its readiness depends on the machine: a worker
@@ -92,6 +93,19 @@ describe('npm start supervises its children', () => {
     rd = createRelaydeskClient({ url, token: fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim() });
     agentId = (await rd.users.create.mutate({ name: 'Avery Agent', email: 'avery@example.com', role: 'agent' })).id;
   }, START_TIMEOUT_MS + 30_000);
+
+  it('starts the server and the worker with the heap settings and thread pool of a service', () => {
+    for (const name of ['server', 'worker'] as const) {
+      const env = new Map(
+        fs
+          .readFileSync(`/proc/${s.pid(name)}/environ`, 'utf8')
+          .split('\0')
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const),
+      );
+      expect(env.get('NODE_OPTIONS'), name).toContain(PROCESS_ENV_DEFAULTS.NODE_OPTIONS);
+      expect(env.get('UV_THREADPOOL_SIZE'), name).toBe(PROCESS_ENV_DEFAULTS.UV_THREADPOOL_SIZE);
+    }
+  });
 
   it('restarts a killed worker while /health stays 200, and the tickets created meanwhile get classified and assigned', async () => {
     const serverPid = s.pid('server');

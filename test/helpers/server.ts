@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processEnv } from '../../scripts/process-env.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -17,7 +18,8 @@ export async function startServer(databaseUrl: string, env: Record<string, strin
   // Its own data folder (removed when it stops): a first-boot admin's token never lands in the repository's .data.
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-server-'));
   const child = spawn(process.execPath, [path.join(repoRoot, 'server/src/api/main.ts')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', RELAYDESK_DATA_DIR: dataDir, ...env },
+    // Started as npm start starts it (its heap settings and thread pool).
+    env: processEnv({ ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', RELAYDESK_DATA_DIR: dataDir, ...env }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const url = await new Promise<string>((resolve, reject) => {

@@ -1,6 +1,7 @@
 // Real worker processes (node worker/src/main.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { processEnv } from '../../scripts/process-env.ts';
 import { repoRoot } from './server.ts';
 
 export interface WorkerProcess {
@@ -13,7 +14,7 @@ export interface WorkerProcess {
 /** `output`: the worker's stdout and stderr are also collected there, line by line. */
 export async function startWorker(databaseUrl: string, env: Record<string, string> = {}, opts: { output?: string[] } = {}): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [path.join(repoRoot, 'worker/src/main.ts')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', ...env },
+    env: processEnv({ ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', opts.output ? 'pipe' : 'inherit', opts.output ? 'pipe' : 'inherit', 'ipc'],
   });
   if (opts.output) {
