@@ -10,7 +10,6 @@
 // hub and sequencer are live throughout.
 import { sql } from 'kysely';
 import pg from 'pg';
-import { createRelaydeskClient } from '@relaydesk/client';
 import { issueToken } from '../server/src/core/users/auth.ts';
 import { createJobs } from '../server/src/core/jobs/send.ts';
 import { createTicket } from '../server/src/core/tickets/create.ts';
@@ -19,6 +18,7 @@ import type { SessionUser } from '../server/src/api/trpc.ts';
 import { startServer } from '../test/helpers/server.ts';
 import { createBoss } from '../server/src/core/jobs/boss.ts';
 import { benchDatabase, fmt, insertTokens, report, throughput } from './harness.ts';
+import { epochNow, startSubscribers } from './subscribers.ts';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 100);
 const RATES = (process.env.BENCH_EVENT_RATES ?? '20,100').split(',').map(Number); // tickets per second
@@ -46,60 +46,58 @@ export async function benchEvents() {
     const server = await startServer(b.url, { LOG_LEVEL: 'error', AUTO_ASSIGN: 'false' });
     try {
       // ---- latency -----------------------------------------------------------
-      const received = new Map<string, number[]>(); // ticket id → receipt times
+      const latency: { rate: number; p50: number; p99: number; max: number; n: number }[] = [];
       const { rows } = await sql<{ head: number | null }>`select max(position) as head from events`.execute(b.db);
       const from = String(rows[0]!.head ?? 0);
-      const subs = Array.from({ length: SUBSCRIBERS }, (_, i) => {
-        const rd = createRelaydeskClient({ url: server.url, token: subscriberTokens[i]! });
-        return rd.events.subscribe.subscribe(
-          { lastEventId: from, types: ['ticket.created'] },
-          {
-            onData(e) {
-              const at = performance.now();
-              const id = e.data.ticketId!;
-              let list = received.get(id);
-              if (!list) received.set(id, (list = []));
-              list.push(at);
-            },
-          },
-        );
-      });
-      // Every subscriber connected and live: a warm-up ticket reaches all.
+      // In a process of their own (bench/subscribers.ts): parsing their events
+      // here would delay this process's commits and receipts alike.
       console.error('[bench] subscribers connecting');
-      const warm = await create(-1);
-      for (let i = 0; (received.get(warm.id)?.length ?? 0) < SUBSCRIBERS; i++) {
-        if (i > 600) throw new Error(`only ${received.get(warm.id)?.length ?? 0} of ${SUBSCRIBERS} subscribers connected`);
-        await sleep(50);
-      }
-
-      console.error('[bench] creating at a steady rate');
-      const latency: { rate: number; p50: number; p99: number; max: number; n: number }[] = [];
-      for (const rate of RATES) {
-        const committed = new Map<string, number>();
-        const total = rate * SECONDS * 2;
-        const started = performance.now();
-        const inFlight: Promise<void>[] = [];
-        for (let i = 0; i < total; i++) {
-          const due = started + (i * 1000) / rate;
-          const wait = due - performance.now();
-          if (wait > 0) await sleep(wait);
-          inFlight.push(
-            create(i).then((t) => {
-              committed.set(t.id, performance.now());
-            }),
-          );
-        }
-        await Promise.all(inFlight);
-        for (let i = 0; [...committed.keys()].some((id) => (received.get(id)?.length ?? 0) < SUBSCRIBERS); i++) {
-          if (i > 600) throw new Error('not every subscriber received every ticket within 30 s');
+      const subs = await startSubscribers(
+        server.url,
+        subscriberTokens.map((t) => ({ token: t, input: { lastEventId: from, types: ['ticket.created'] } })),
+      );
+      try {
+        // Every subscriber connected and live: a warm-up ticket reaches all.
+        const warm = await create(-1);
+        for (let i = 0; (await subs.count(warm.id)) < SUBSCRIBERS; i++) {
+          if (i > 600) throw new Error(`only ${await subs.count(warm.id)} of ${SUBSCRIBERS} subscribers connected`);
           await sleep(50);
         }
-        const latencies: number[] = [];
-        for (const [id, at] of committed) for (const r of received.get(id)!) latencies.push(r - at);
-        latencies.sort((x, y) => x - y);
-        latency.push({ rate, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies.at(-1)!, n: latencies.length });
+        await subs.take();
+
+        console.error('[bench] creating at a steady rate');
+        for (const rate of RATES) {
+          const committed = new Map<string, number>();
+          const total = rate * SECONDS * 2;
+          const started = performance.now();
+          const inFlight: Promise<void>[] = [];
+          const before = await subs.received();
+          for (let i = 0; i < total; i++) {
+            const due = started + (i * 1000) / rate;
+            const wait = due - performance.now();
+            if (wait > 0) await sleep(wait);
+            inFlight.push(
+              create(i).then((t) => {
+                committed.set(t.id, epochNow());
+              }),
+            );
+          }
+          await Promise.all(inFlight);
+          for (let i = 0; (await subs.received()) - before < committed.size * SUBSCRIBERS; i++) {
+            if (i > 600) throw new Error('not every subscriber received every ticket within 30 s');
+            await sleep(50);
+          }
+          const latencies: number[] = [];
+          for (const [ticketId, , at] of await subs.take()) {
+            const c = ticketId ? committed.get(ticketId) : undefined;
+            if (c !== undefined) latencies.push(at - c);
+          }
+          latencies.sort((x, y) => x - y);
+          latency.push({ rate, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies.at(-1)!, n: latencies.length });
+        }
+      } finally {
+        await subs.stop().catch(() => subs.child.kill());
       }
-      for (const s of subs) s.unsubscribe();
 
       // ---- create throughput ------------------------------------------------
       // One raw-SQL transaction: the ticket row, then its ticket.created event
@@ -138,14 +136,12 @@ export async function benchEvents() {
       const oursOn = await throughput(CONCURRENCY, SECONDS, () => create(k++));
       // And with the subscribers receiving every ticket: their fan-out shares
       // the same two cores.
-      const live = Array.from({ length: SUBSCRIBERS }, (_, i) =>
-        createRelaydeskClient({ url: server.url, token: subscriberTokens[i]! }).events.subscribe.subscribe({ types: ['ticket.created'] }, { onData() {} }),
-      );
+      const live = await startSubscribers(server.url, subscriberTokens.map((t) => ({ token: t, input: { types: ['ticket.created'] } })));
       await sleep(1000);
       const rawLive = await throughput(CONCURRENCY, SECONDS, rawTxn('tickets', 'events'));
       let n = 0;
       const ours = await throughput(CONCURRENCY, SECONDS, () => create(n++));
-      for (const s of live) s.unsubscribe();
+      await live.stop();
       await pool.end();
 
       for (const l of latency) {

@@ -23,6 +23,7 @@ import { startWorker, waitFor } from '../test/helpers/worker.ts';
 import { createBoss } from '../server/src/core/jobs/boss.ts';
 import { fmt, insertTokens, percentile, record, type BenchDb } from './harness.ts';
 import { describeWindow, startMonitor, type LoadView } from './monitor.ts';
+import { startSubscribers, type Subscribers, type Subscription } from './subscribers.ts';
 
 const SECONDS = Number(process.env.BENCH_MIXED_SECONDS ?? 600);
 const RATE = Number(process.env.BENCH_MIXED_RATE ?? 100); // agent actions per second, all agents together
@@ -294,7 +295,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
   // BENCH_SERVER_NODE_OPTIONS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the server under the load.
   const server = await startServer(b.url, { LOG_LEVEL: 'error', DB_POOL_SIZE: '20', ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}) });
   const workers = [await startWorker(b.url, { LOG_LEVEL: 'error' }), await startWorker(b.url, { LOG_LEVEL: 'error' })];
-  const subs: { unsubscribe(): void }[] = [];
+  let subs: Subscribers | undefined;
   try {
     await warmUp(b.url, q);
     if (BURST > 0) {
@@ -317,23 +318,16 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
 
     // 1,000 live subscribers: dashboards on the whole stream of new, assigned and
     // resolved tickets, and every other agent following the ticket they have open.
-    const delivery: number[] = [];
-    let received = 0;
+    // In a process of their own (bench/subscribers.ts), as the browsers they stand for.
+    const subscriptions: Subscription[] = [];
     for (const [k, a] of agents.entries()) {
       const input =
         k < DASHBOARDS
           ? { types: ['ticket.created', 'ticket.assigned', 'ticket.resolved'] }
           : { ticketId: a.tickets[0] ?? (await q(`select id from tickets order by id desc limit 1 offset $1`, [k])).rows[0].id };
-      subs.push(
-        a.rd.events.subscribe.subscribe(input, {
-          onData(e) {
-            received++;
-            if (delivery.length < 2_000_000) delivery.push(Date.now() - Date.parse(e.data.occurredAt));
-          },
-        }),
-      );
-      if (k % 100 === 99) await sleep(200);
+      subscriptions.push({ token: tokens[k]!, input });
     }
+    subs = await startSubscribers(server.url, subscriptions);
     await sleep(3000);
 
     const ours: Driver = {
@@ -392,7 +386,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
     };
     await sample(0, 0);
     const windowStart = new Date();
-    console.log(`  load: ${AGENTS} agents at ${RATE} actions/s, ${CREATES} new tickets/s, ${subs.length} live subscribers, 1 server + 2 workers, ${SECONDS} s`);
+    console.log(`  load: ${AGENTS} agents at ${RATE} actions/s, ${CREATES} new tickets/s, ${subscriptions.length} live subscribers, 1 server + 2 workers, ${SECONDS} s`);
     let lastDone = 0;
     let minute = 0;
     // Every 5 s: a window whose actions stalled is printed with what each
@@ -404,7 +398,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
       view,
       pool,
       serverUrl: server.url,
-      pids: { server: server.child.pid!, worker1: workers[0]!.child.pid!, worker2: workers[1]!.child.pid! },
+      pids: { server: server.child.pid!, worker1: workers[0]!.child.pid!, worker2: workers[1]!.child.pid!, subscribers: subs.child.pid! },
       onWindow: (w) => {
         if (TRACE || stalled(w)) console.log(`  ${stalled(w) ? 'STALL ' : ''}t+${w.at - startedAt}s: ${describeWindow(w)}`);
       },
@@ -426,7 +420,9 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
     const stalls = monitor.windows.filter(stalled);
     await sleep(2000);
     await sample(minute + 1, result.done);
-    for (const s of subs) s.unsubscribe();
+    const live = await subs.stop();
+    subs = undefined;
+    const delivery = live.deliveries.map(([, occurredAt, receivedAt]) => receivedAt - occurredAt);
 
     // ---- report ------------------------------------------------------------------------
     const errorsN = result.errors.length;
@@ -463,7 +459,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
     console.log(`5-second windows with a stall (p99 over 1 s, an error, or the server's event loop blocked over 0.5 s): ${stalls.length} of ${monitor.windows.length}`);
     console.log(`errors: ${errorsN}${errorsN ? ` (first: ${result.errors.filter(Boolean).slice(0, 5).join('; ')})` : ''}; actions skipped because every picked agent was busy: ${result.skipped}`);
     console.log(
-      `live: ${received.toLocaleString('en-US')} events delivered to ${subs.length} subscribers; occurred → received p50 ${percentile(delivery, 50)} ms, p99 ${percentile(delivery, 99)} ms`,
+      `live: ${live.received.toLocaleString('en-US')} events delivered to ${subscriptions.length} subscribers (in a process of their own); occurred → received p50 ${percentile(delivery, 50).toFixed(0)} ms, p99 ${percentile(delivery, 99).toFixed(0)} ms`,
     );
     const { rows: lag } = await q(
       `select name, count(*)::int as n,
@@ -491,7 +487,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
     }
     return { result, anchor, samples };
   } finally {
-    for (const s of subs) s.unsubscribe();
+    await subs?.stop().catch(() => subs?.child.kill());
     await Promise.all(workers.map((w) => w.stop()));
     await server.stop();
     await pool.end();
