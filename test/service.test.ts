@@ -16,6 +16,7 @@ import { startOwnCluster, type OwnCluster } from './helpers/cluster.ts';
 import { errorOf, useWorld } from './helpers/fixtures.ts';
 import { repoRoot, startServer, type ServerProcess } from './helpers/server.ts';
 import { waitFor } from './helpers/worker.ts';
+import { processEnv } from '../scripts/process-env.ts';
 
 const w = useWorld('service', {
   serverEnv: () => ({ CORS_ORIGINS: 'https://app.example.com', EVENTS_STREAMS_PER_TOKEN: '20', EVENTS_SUBSCRIBER_STUCK_MS: '1500' }),
@@ -195,11 +196,14 @@ async function laggingClosed(): Promise<number> {
 }
 
 describe('logs without secrets', () => {
-  let server: ServerProcess & { logFile: string };
+  let server: ServerProcess & { logFile: string; dispose(): void };
   beforeAll(async () => {
     server = await startLoggedServer(w.dbUrl, { LOG_LEVEL: 'info', LOG_REQUESTS: 'all' });
   });
-  afterAll(() => server?.stop());
+  afterAll(async () => {
+    await server?.stop();
+    server?.dispose();
+  });
 
   it('keeps no input, token, password, Authorization value or rd_ token in the request log', async () => {
     const password = 'hunter2-very-secret';
@@ -234,6 +238,7 @@ describe('logs without secrets', () => {
         .readFileSync(s.logFile, 'utf8')
         .split('\n')
         .filter((l) => l.includes('"statusCode"'));
+      s.dispose();
       expect(lines.map((l) => JSON.parse(l).req.url)).toEqual(expected);
       if (mode === 'errors') expect(JSON.parse(lines[0]!).res.statusCode).toBe(401);
     }
@@ -337,11 +342,11 @@ describe('fast failure', () => {
 });
 
 /** A server whose stdout (its pino log) goes to a file. */
-async function startLoggedServer(databaseUrl: string, env: Record<string, string>): Promise<ServerProcess & { logFile: string }> {
+async function startLoggedServer(databaseUrl: string, env: Record<string, string>): Promise<ServerProcess & { logFile: string; dispose(): void }> {
   const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'relaydesk-log-')), 'server.log');
   const out = fs.openSync(logFile, 'w');
   const child = spawn(process.execPath, [path.join(repoRoot, 'server/src/api/main.ts')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', RELAYDESK_DATA_DIR: path.dirname(logFile), ...env },
+    env: processEnv({ ...process.env, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', RELAYDESK_DATA_DIR: path.dirname(logFile), ...env }),
     stdio: ['ignore', out, 'inherit', 'ipc'],
   });
   fs.closeSync(out);
@@ -360,10 +365,14 @@ async function startLoggedServer(databaseUrl: string, env: Record<string, string
     child,
     logFile,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+    dispose() {
+      fs.rmSync(path.dirname(logFile), { recursive: true, force: true });
     },
   };
 }
