@@ -11,11 +11,8 @@ FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 # As npm start runs them (scripts/process-env.ts): DNS lookups (webhook
-# targets) use libuv's thread pool, 4 threads is too few; V8's heap sized
-# for a service (a 16 MB young generation, a 384 MB old one), not for the
-# machine. Pass your own NODE_OPTIONS to change them.
+# targets) use libuv's thread pool, 4 threads is too few.
 ENV UV_THREADPOOL_SIZE=16
-ENV NODE_OPTIONS="--max-semi-space-size=16 --max-old-space-size=384"
 
 COPY package.json package-lock.json ./
 COPY db/package.json db/
@@ -44,6 +41,10 @@ RUN mkdir -p -m 0700 .data && chown node:node .data
 
 USER node
 ENV HOST=0.0.0.0 PORT=3000
+# V8's heap sized for a service (16 MB semi-spaces, a 384 MB old generation),
+# not for the machine, as npm start runs the processes; after the install, so
+# npm is not held to it. A NODE_OPTIONS you pass replaces this: include these.
+ENV NODE_OPTIONS="--max-semi-space-size=16 --max-old-space-size=384"
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 CMD ["node", "server/src/api/main.ts"]

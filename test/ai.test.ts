@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import type { RelaydeskEvent } from '@relaydesk/client';
 import { createAiContext, type AiContext } from '../server/src/core/ai/context.ts';
-import { classifyWithFallback, LlmBreaker } from '../server/src/core/ai/classify.ts';
+import { builtinClassification, classifyWithFallback, llmUnavailable, LlmBreaker } from '../server/src/core/ai/classify.ts';
 import { BuiltinClassifier, crossValidate, evaluateBuiltin, loadDataset } from '../server/src/core/ai/classifier.ts';
 import { aiConfigFrom, type AiConfig } from '../server/src/core/ai/llm.ts';
 import { commonEnv } from '../server/src/core/env.ts';
@@ -384,6 +384,15 @@ describe('ai.draftReply', () => {
 });
 
 describe('the built-in classifier', () => {
+  it('answers inline exactly when no LLM classifies, and says why', () => {
+    const config = (env: Record<string, string>) => aiConfigFrom(commonEnv.parse(env));
+    expect(llmUnavailable(config({}), 'classify')).toMatch(/GROQ_API_KEY/);
+    expect(llmUnavailable(config({ GROQ_API_KEY: 'k', AI_CLASSIFY: 'builtin' }), 'classify')).toBe('AI_CLASSIFY=builtin');
+    expect(llmUnavailable(config({ GROQ_API_KEY: 'k' }), 'classify')).toBeNull();
+    const r = builtinClassification({ title: 'Charged twice', description: 'My card was billed two times for the same invoice' }, 'AI_CLASSIFY=builtin');
+    expect(r).toMatchObject({ category: 'billing', source: 'builtin', reason: 'built-in classifier: AI_CLASSIFY=builtin' });
+  });
+
   it('is trained on at least 400 labelled tickets covering every category and priority', () => {
     const data = loadDataset();
     expect(data.length).toBeGreaterThanOrEqual(400);

@@ -13,7 +13,7 @@ import { createRelaydeskClient, type RelaydeskClient } from '@relaydesk/client';
 import { freePort, isAlive } from '@relaydesk/db/embedded';
 import { commandLine, descendants, killStarted, npmStart, postmasterPid, START_TIMEOUT_MS, until, type StartProcess } from './helpers/start.ts';
 import { waitFor } from './helpers/worker.ts';
-import { PROCESS_ENV_DEFAULTS } from '../scripts/process-env.ts';
+import { PROCESS_ENV_DEFAULTS, processEnv } from '../scripts/process-env.ts';
 
 // The supervisor restarts a crashed child after 1 s: its replacement must be
 // running well within this. Its readiness depends on the machine: a worker
@@ -94,6 +94,12 @@ describe('npm start supervises its children', () => {
     agentId = (await rd.users.create.mutate({ name: 'Avery Agent', email: 'avery@example.com', role: 'agent' })).id;
   }, START_TIMEOUT_MS + 30_000);
 
+  it('a NODE_OPTIONS of the operator comes after the defaults, so it wins', () => {
+    expect(processEnv({ NODE_OPTIONS: '--max-old-space-size=1024' }).NODE_OPTIONS).toBe(`${PROCESS_ENV_DEFAULTS.NODE_OPTIONS} --max-old-space-size=1024`);
+    expect(processEnv({}).NODE_OPTIONS).toBe(PROCESS_ENV_DEFAULTS.NODE_OPTIONS);
+    expect(processEnv({ UV_THREADPOOL_SIZE: '4' }).UV_THREADPOOL_SIZE).toBe('4');
+  });
+
   it('starts the server and the worker with the heap settings and thread pool of a service', () => {
     for (const name of ['server', 'worker'] as const) {
       const env = new Map(
@@ -107,7 +113,7 @@ describe('npm start supervises its children', () => {
     }
   });
 
-  it('restarts a killed worker while /health stays 200, and the tickets created meanwhile get classified and assigned', async () => {
+  it('restarts a killed worker while /health stays 200, and the tickets created meanwhile get assigned', async () => {
     const serverPid = s.pid('server');
     const oldWorker = s.pid('worker');
     const health = watchHealth(url);

@@ -58,8 +58,9 @@ export function useWorld(label: string, opts: { serverEnv?: () => Record<string,
     };
     // A user before the server boots: it finds a database in use and creates no first admin of its own.
     const admin = await insertUser('admin');
-    // No worker runs in a world, and these tests follow a ticket's own events:
-    // background classification is off unless a test's env turns it on.
+    // These tests check a ticket's events and fields exactly: classification
+    // (inline without an LLM, which adds ticket.classified and fills category
+    // and priority) is off unless a test's env turns it on.
     world.server = await startServer(tdb.url, { AI_CLASSIFY: 'off', ...opts.serverEnv?.() });
     world.url = world.server.url;
     world.anon = world.client();
