@@ -110,7 +110,8 @@ export async function benchAi() {
     }
 
     const modes: { name: string; env: Record<string, string> }[] = [
-      { name: 'built-in', env: {} },
+      // Built-in in a worker: the path a ticket takes when a configured LLM fails (without one, the server classifies inline).
+      { name: 'built-in, as a failing LLM falls back', env: {} },
       { name: 'LLM (fake Groq, instant)', env: { GROQ_API_KEY: 'test-groq-key', GROQ_BASE_URL: fake.url, AI_LLM_COOLDOWN_MS: '0' } },
     ];
     for (const mode of modes) {

@@ -487,7 +487,7 @@ export async function benchMixed(b: BenchDb, seeded: SeedResult) {
     }
     return { result, anchor, samples };
   } finally {
-    await subs?.stop().catch(() => subs?.child.kill());
+    await subs?.stop().catch(() => {});
     await Promise.all(workers.map((w) => w.stop()));
     await server.stop();
     await pool.end();

@@ -24,7 +24,7 @@ export type Delivery = [ticketId: string | null, occurredAt: number, receivedAt:
 export const epochNow = () => performance.timeOrigin + performance.now();
 
 type Request =
-  | { id: number; op: 'start'; url: string; subs: Subscription[]; staggerEvery: number }
+  | { id: number; op: 'start'; url: string; subs: Subscription[]; staggerEvery: number; record: boolean }
   | { id: number; op: 'count'; ticketId: string }
   | { id: number; op: 'received' }
   | { id: number; op: 'take' }
@@ -44,7 +44,12 @@ export interface Subscribers {
   child: ChildProcess;
 }
 
-export async function startSubscribers(url: string, subs: Subscription[], opts: { staggerEvery?: number } = {}): Promise<Subscribers> {
+/**
+ * Starts the subscribers' process and opens every subscription (in waves of
+ * `staggerEvery`). `record: false` keeps only counts, for a phase whose
+ * deliveries are not measured.
+ */
+export async function startSubscribers(url: string, subs: Subscription[], opts: { staggerEvery?: number; record?: boolean } = {}): Promise<Subscribers> {
   const child = fork(fileURLToPath(import.meta.url), ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   let next = 0;
   const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -64,16 +69,34 @@ export async function startSubscribers(url: string, subs: Subscription[], opts: 
       waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
       child.send({ ...req, id });
     });
-  await call({ op: 'start', url, subs, staggerEvery: opts.staggerEvery ?? 100 });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  try {
+    await call({ op: 'start', url, subs, staggerEvery: opts.staggerEvery ?? 100, record: opts.record ?? true });
+  } catch (err) {
+    kill();
+    throw err;
+  }
   return {
     child,
     count: (ticketId) => call({ op: 'count', ticketId }),
     received: () => call({ op: 'received' }),
     take: () => call({ op: 'take' }),
     async stop() {
-      const value = await call<{ received: number; deliveries: Delivery[] }>({ op: 'stop' });
-      child.disconnect();
-      return value;
+      // A child that does not answer within 30 s is killed.
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          call<{ received: number; deliveries: Delivery[] }>({ op: 'stop' }),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('the subscribers did not stop within 30 s')), 30_000);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+        kill();
+      }
     },
   };
 }
@@ -85,10 +108,14 @@ if (process.argv.includes('--child') && process.send) {
   const perTicket = new Map<string, number>();
   let received = 0;
   let live: { unsubscribe(): void }[] = [];
+  let record = true;
   const reply = (m: Reply) => process.send!(m);
+  // The bench that started it is gone: so are its subscribers.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', async (req: Request) => {
     try {
       if (req.op === 'start') {
+        record = req.record;
         for (const [k, s] of req.subs.entries()) {
           const rd = createRelaydeskClient({ url: req.url, token: s.token });
           live.push(
@@ -98,7 +125,7 @@ if (process.argv.includes('--child') && process.send) {
                 received++;
                 const ticketId = e.data.ticketId ?? null;
                 if (ticketId) perTicket.set(ticketId, (perTicket.get(ticketId) ?? 0) + 1);
-                if (deliveries.length < MAX) deliveries.push([ticketId, Date.parse(e.data.occurredAt), at]);
+                if (record && deliveries.length < MAX) deliveries.push([ticketId, Date.parse(e.data.occurredAt), at]);
               },
             }),
           );
@@ -116,7 +143,7 @@ if (process.argv.includes('--child') && process.send) {
       } else {
         for (const s of live) s.unsubscribe();
         live = [];
-        reply({ id: req.id, value: { received, deliveries } });
+        process.send!({ id: req.id, value: { received, deliveries } } satisfies Reply, () => process.exit(0));
       }
     } catch (err) {
       reply({ id: req.id, error: (err as Error).message });

@@ -27,8 +27,10 @@ const db = createDb(env.DATABASE_URL, {
   onError: (err) => log.warn({ err: brief(err) }, 'idle database connection lost'),
 });
 
-// The server only sends jobs and reads queue stats: workers run maintenance.
 const ai = createAiContext(env, db);
+// Without an LLM for classification, the server classifies as it creates; the workers then have nothing to classify.
+const inlineReason = llmUnavailable(ai.config, 'classify');
+// The server only sends jobs and reads queue stats: workers run maintenance.
 const boss = createBoss(env.DATABASE_URL, { max: 2, applicationName: 'relaydesk-server-boss', supervise: false });
 boss.on('error', (err) => log.warn({ err: brief(err) }, 'pg-boss error'));
 const jobs = createJobs(
@@ -38,8 +40,11 @@ const jobs = createJobs(
     await boss.start();
     await ensureQueues(boss);
   },
-  { classify: env.AI_CLASSIFY !== 'off', classifyInline: llmUnavailable(ai.config, 'classify') ?? undefined },
+  { classify: env.AI_CLASSIFY !== 'off', classifyInline: inlineReason ? { reason: inlineReason } : undefined },
 );
+if (env.AI_CLASSIFY === 'off') log.info('classification: off (AI_CLASSIFY=off)');
+else if (inlineReason) log.info({ reason: inlineReason }, 'classification: the built-in model, in the create transaction');
+else log.info('classification: the LLM, as ticket.classify jobs');
 // Trained now (a fraction of a second), so the first suggestion or ticket does not wait for it.
 if (env.AI_SUGGEST !== 'off' || env.AI_CLASSIFY !== 'off') builtinClassifier();
 // Started now when the database answers; otherwise on the first send, so a

@@ -20,6 +20,7 @@ import { getErrorShape, getLastEventId, getTRPCErrorFromUnknown } from '@trpc/se
 import { TRPCError } from '@trpc/server';
 import type { Kysely } from 'kysely';
 import type { Database } from '@relaydesk/db';
+import { LIVE_TYPES } from '../../core/events/live.ts';
 import { subscribeInput } from '../../core/events/subscribe.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { TokenCache } from '../../core/users/token-cache.ts';
@@ -47,7 +48,8 @@ function eventFrame(id: string, data: unknown): Buffer {
   return bytes;
 }
 function frameOf(id: string, data: unknown): Buffer {
-  if (typeof data !== 'object' || data === null) return eventFrame(id, data);
+  // A live-only event is a new object for each stream, at its own id: nothing to share.
+  if (typeof data !== 'object' || data === null || LIVE_TYPES.has((data as { type?: string }).type ?? '')) return eventFrame(id, data);
   let f = frames.get(data);
   if (f === undefined || f.id !== id) frames.set(data, (f = { id, bytes: eventFrame(id, data) }));
   return f.bytes;

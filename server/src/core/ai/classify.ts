@@ -62,6 +62,11 @@ export function llmUnavailable(config: AiConfig, feature: AiFeature): string | n
   return null;
 }
 
+/** A result as a ticket stores it in `classification`. */
+export function storedClassification(r: ClassificationResult): { source: 'llm' | 'builtin'; confidence: number; model?: string } {
+  return { source: r.source, confidence: Math.round(r.confidence * 1000) / 1000, ...(r.model ? { model: r.model } : {}) };
+}
+
 /** The built-in model's answer, with the reason it answered. */
 export function builtinClassification(ticket: { title?: string | undefined; description: string }, why: string): ClassificationResult {
   const b = builtinClassifier().classify(ticket);

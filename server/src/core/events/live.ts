@@ -24,6 +24,9 @@ export interface LiveEvent {
   data: EventDataMap['ai.draft.delta'];
 }
 
+/** The types that are live only (never in the log). */
+export const LIVE_TYPES: ReadonlySet<string> = new Set<LiveEvent['type']>(['ai.draft.delta']);
+
 export async function publishLive(db: Kysely<Database>, e: LiveEvent): Promise<void> {
   await sql`select pg_notify(${LIVE_CHANNEL}, ${JSON.stringify(e)})`.execute(db);
 }

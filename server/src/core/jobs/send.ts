@@ -17,9 +17,9 @@ export interface Jobs {
    * GROQ_API_KEY): the built-in model, a fraction of a millisecond and unable
    * to fail, classifies a new ticket inside its create transaction instead of
    * a job, which saves the job's three commits and a second write of the
-   * ticket row. The text is the reason its `ticket.classified` event gives.
+   * ticket row. `reason` is why, as its `ticket.classified` event gives it.
    */
-  classifyInline?: string;
+  classifyInline?: { reason: string };
   boss: PgBoss;
   /** Resolves once pg-boss is started; retried after a failure. */
   ready(): Promise<void>;
@@ -29,7 +29,7 @@ export function createJobs(
   boss: PgBoss,
   autoAssign: boolean,
   start: () => Promise<void>,
-  opts: { classify?: boolean; classifyInline?: string } = {},
+  opts: { classify?: boolean; classifyInline?: { reason: string } } = {},
 ): Jobs {
   let starting: Promise<void> | undefined;
   const ready = () => {

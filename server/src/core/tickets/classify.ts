@@ -7,7 +7,7 @@
 // makes it idempotent: a second run finds nothing empty and does nothing.
 import type { Kysely } from 'kysely';
 import type { Database, TicketUpdate } from '@relaydesk/db';
-import { classifyWithFallback, type AiDeps } from '../ai/classify.ts';
+import { classifyWithFallback, storedClassification, type AiDeps } from '../ai/classify.ts';
 import { appendEvent } from '../events/append.ts';
 import type { Logger } from '../logger.ts';
 import { lockTicket, updateTicketRow } from './queries.ts';
@@ -42,11 +42,7 @@ export async function classifyTicket(db: Kysely<Database>, ai: AiDeps, ticketId:
       filled.push('priority');
     }
     if (filled.length === 0) return;
-    const classification = {
-      source: result.source,
-      confidence: Math.round(result.confidence * 1000) / 1000,
-      ...(result.model ? { model: result.model } : {}),
-    };
+    const classification = storedClassification(result);
     const updated = await updateTicketRow(trx, ticketId, { ...patch, classification });
     await appendEvent(trx, {
       type: 'ticket.classified',

@@ -4,7 +4,7 @@ import type { Database } from '@relaydesk/db';
 import { uuidv7 } from 'uuidv7';
 import type { SessionUser } from '../caller.ts';
 import { upsertContact } from '../contacts/queries.ts';
-import { builtinClassification } from '../ai/classify.ts';
+import { builtinClassification, storedClassification } from '../ai/classify.ts';
 import { AppError } from '../errors.ts';
 import { appendEvents, type NewEvent } from '../events/append.ts';
 import { sendAssignDrain, type Jobs } from '../jobs/send.ts';
@@ -23,23 +23,21 @@ export async function createTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
         ? user.contactId!
         : await upsertContact(trx, input.contact?.email ?? user.email, input.contact?.name ?? user.name);
     const manual = input.priority !== undefined || input.category !== undefined;
-    const unset = input.priority === undefined || input.category === undefined;
+    const filled = [...(input.category === undefined ? (['category'] as const) : []), ...(input.priority === undefined ? (['priority'] as const) : [])];
     // Without an LLM the built-in model fills what is unset here, as the
     // classify job would (a value the caller gave is kept).
-    const inline = jobs.classify && unset && jobs.classifyInline ? builtinClassification(input, jobs.classifyInline) : null;
-    const classification = inline
-      ? { source: inline.source, confidence: Math.round(inline.confidence * 1000) / 1000 }
-      : manual
-        ? { source: 'manual' as const, confidence: 1 }
-        : null;
+    const inline = filled.length > 0 && jobs.classifyInline ? builtinClassification(input, jobs.classifyInline.reason) : null;
+    const category = input.category ?? inline?.category ?? null;
+    const priority = input.priority ?? inline?.priority ?? null;
+    const classification = inline ? storedClassification(inline) : manual ? { source: 'manual' as const, confidence: 1 } : null;
     const ticket = await trx
       .insertInto('tickets')
       .values({
         id: uuidv7(),
         title: input.title,
         description: input.description,
-        priority: input.priority ?? inline?.priority ?? null,
-        category: input.category ?? inline?.category ?? null,
+        priority,
+        category,
         tags: input.tags ?? [],
         contact_id: contactId,
         classification,
@@ -48,26 +46,19 @@ export async function createTicket(db: Kysely<Database>, jobs: Jobs, user: Sessi
       .executeTakeFirstOrThrow();
     const dto = ticketDto(ticket);
     const events: NewEvent[] = [{ type: 'ticket.created', ticketId: ticket.id, contactId, actor: { type: 'user', id: user.id }, data: { ticket: dto } }];
-    if (inline && classification) {
+    if (inline && category && priority) {
       events.push({
         type: 'ticket.classified',
         ticketId: ticket.id,
         contactId,
         actor: { type: 'system', id: null },
-        data: {
-          category: ticket.category!,
-          priority: ticket.priority!,
-          classification,
-          reason: inline.reason,
-          filled: [...(input.category === undefined ? (['category'] as const) : []), ...(input.priority === undefined ? (['priority'] as const) : [])],
-          version: ticket.version,
-        },
+        data: { category, priority, classification: storedClassification(inline), reason: inline.reason, filled, version: ticket.version },
       });
     }
     await appendEvents(trx, events);
     await sendAssignDrain(jobs, trx, ticket.id, 'created');
     // Otherwise classified in the background: creating a ticket never waits on an LLM.
-    if (jobs.classify && !inline && unset) await jobs.send(trx, 'ticket.classify', { ticketId: ticket.id });
+    if (jobs.classify && !inline && filled.length > 0) await jobs.send(trx, 'ticket.classify', { ticketId: ticket.id });
     return dto;
   });
 }
