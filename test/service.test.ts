@@ -238,6 +238,8 @@ describe('logs without secrets', () => {
         .readFileSync(s.logFile, 'utf8')
         .split('\n')
         .filter((l) => l.includes('"statusCode"'));
+      // Logs are written asynchronously; what was still buffered at exit was flushed, down to the last line.
+      expect(fs.readFileSync(s.logFile, 'utf8').trimEnd().split('\n').at(-1)).toContain('"msg":"stopped"');
       s.dispose();
       expect(lines.map((l) => JSON.parse(l).req.url)).toEqual(expected);
       if (mode === 'errors') expect(JSON.parse(lines[0]!).res.statusCode).toBe(401);

@@ -2,12 +2,29 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
+/**
+ * Logs go to stdout asynchronously: a line is handed to the OS off the event
+ * loop (pino's default waits for each write), so a slow or full stdout never
+ * holds up requests. What is still buffered is written out synchronously as
+ * the process exits, however it exits.
+ */
 export function createLogger(name: string, level: string): Logger {
-  return pino({
-    name,
-    level,
-    redact: { paths: ['req.headers.authorization', 'password', '*.password', 'token', '*.token'], censor: '[redacted]' },
+  const destination = pino.destination({ dest: 1, sync: false });
+  process.once('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      /* stdout already gone */
+    }
   });
+  return pino(
+    {
+      name,
+      level,
+      redact: { paths: ['req.headers.authorization', 'password', '*.password', 'token', '*.token'], censor: '[redacted]' },
+    },
+    destination,
+  );
 }
 
 /**
