@@ -104,3 +104,29 @@ describe('database constraints', async () => {
     expect(row.rows[0]!.same).toBe(true);
   });
 });
+
+describe('trigger functions and the plan cache', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase('plancache');
+  });
+
+  it('every PL/pgSQL function runs with plan_cache_mode=auto, whatever the session says', async () => {
+    // The server's connections set force_custom_plan for their own statements;
+    // inside a trigger that would replan every statement for every row.
+    const { rows } = await sql<{ name: string; config: string[] | null }>`
+      select p.proname as name, p.proconfig as config from pg_proc p join pg_language l on l.oid = p.prolang
+       where l.lanname = 'plpgsql' and p.pronamespace = current_schema()::regnamespace order by 1`.execute(t.db);
+    expect(rows.map((r) => r.name)).toEqual(expect.arrayContaining(['relaydesk_count_ticket_update', 'relaydesk_track_open_tickets', 'relaydesk_event_commit']));
+    for (const r of rows) expect(r.config, r.name).toContain('plan_cache_mode=auto');
+  });
+
+  it('the migration can be rolled back and applied again', async () => {
+    const m = await import('../db/src/migrations/2026_12_02_0010_trigger_plan_cache.ts');
+    await m.down(t.db);
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from pg_proc where proconfig is not null and pronamespace = current_schema()::regnamespace`.execute(t.db);
+    expect(rows[0]!.n).toBe(0);
+    await m.up(t.db);
+  });
+});

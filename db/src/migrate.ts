@@ -11,6 +11,7 @@ import * as webhooks from './migrations/2026_11_21_0006_webhooks.ts';
 import * as ticketCounts from './migrations/2026_11_21_0007_ticket_counts.ts';
 import * as rateLimits from './migrations/2026_12_02_0008_rate_limits.ts';
 import * as webhookRetention from './migrations/2026_12_02_0009_webhook_retention.ts';
+import * as triggerPlanCache from './migrations/2026_12_02_0010_trigger_plan_cache.ts';
 
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_init': init,
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_21_0007_ticket_counts': ticketCounts,
   '2026_12_02_0008_rate_limits': rateLimits,
   '2026_12_02_0009_webhook_retention': webhookRetention,
+  '2026_12_02_0010_trigger_plan_cache': triggerPlanCache,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -92,7 +92,9 @@ export function createPool(url: string, opts: CreateDbOptions = {}): pg.Pool {
     // A prepared statement keeps its parse, not its plan: Postgres would
     // otherwise switch to a generic plan after five runs, blind to values
     // (a status with a partial index of its own, a rare tag) that decide
-    // the plan at a million tickets.
+    // the plan at a million tickets. The setting holds for the session: our
+    // PL/pgSQL trigger functions opt out (plan_cache_mode=auto, migration
+    // 0010), or every row they fire on would be planned afresh.
     ...(prepared ? { options: '-c plan_cache_mode=force_custom_plan' } : {}),
     connectionString: url,
     max: opts.max ?? 10,
